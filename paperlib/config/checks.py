@@ -1,0 +1,24 @@
+"""Value checks shared by params sections (registries are imported late, when a value is checked)."""
+
+from __future__ import annotations
+
+from paperlib.config.schema import from_mapping, require
+
+
+def check_architecture(arch: str, key: str) -> None:
+    from paperlib.models import ARCHITECTURES  # imported late: building params needs no torch models
+
+    require(arch in ARCHITECTURES, key, f"unknown architecture {arch!r}; registered: {sorted(ARCHITECTURES)}")
+
+
+def check_dataset(name: str, key: str) -> None:
+    from paperlib.data.registry import DATASETS
+
+    require(name in DATASETS, key, f"unknown dataset {name!r}; registered: {sorted(DATASETS)}")
+
+
+def check_train_config(values: dict, key: str) -> None:
+    """``values`` must build a valid :class:`paperlib.train.TrainConfig` (unknown keys, types, ranges)."""
+    from paperlib.train import TrainConfig
+
+    from_mapping(TrainConfig, values, key)

@@ -1,0 +1,125 @@
+"""RSE's noisy networks (Liu et al., ECCV 2018, Fig. 1): a Gaussian noise layer before every
+convolution, ``noise_init`` before the first one, ``noise_inner`` before all others.
+
+References (xuanqing94/RobustNet, the authors' code):
+  - ``rse_vgg16``: ``models/vgg_rse.py``: VGG16 (kuangliu/pytorch-cifar layout: 13 conv3x3-BN-ReLU,
+    five max-pools, one linear layer ``512 -> K``). 14,728,266 parameters at width 1, 10 classes
+    (kuangliu's VGG16). The released code puts the *init* noise before the second convolution
+    (``if i == 1`` on the config index); we follow the paper, which places it before the first.
+  - ``rse_resnext``: ``models/resnext_rse.py``: ResNeXt29_2x64d of kuangliu/pytorch-cifar (1x1
+    stem, expansion 2, bottleneck width doubled per stage, noise also before shortcut
+    convolutions). 9,128,778 parameters at width 1, 10 classes.
+Defaults from the paper's Table 1 / Sec. 4.2 (inputs in [0, 1], no normalization):
+VGG16 (0.2, 0.1); ResNeXt (0.1, 0.1). Noise is active in train and eval modes (RSE ensembles
+over it at test time); see :mod:`paperlib.models.noise` for its generator.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch.nn.functional as F
+from torch import nn
+
+from ._layers import scaled
+from .noise import GaussianNoise
+
+VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+class _Noises:
+    """Hands out noise layers with distinct indices (their own-generator streams)."""
+
+    def __init__(self, init: float, inner: float, seed: int):
+        self.init, self.inner, self.seed = init, inner, seed
+        self.counter = itertools.count()
+
+    def __call__(self, first: bool = False) -> GaussianNoise:
+        i = next(self.counter)
+        return GaussianNoise(self.init if first else self.inner, seed=self.seed, index=i)
+
+
+class RSEVGG(nn.Module):
+    """Input ``[N, C, 32, 32]`` pixels (identity normalization by default), logits ``[N, K]``."""
+
+    def __init__(self, num_classes, in_channels, width, noise_init, noise_inner, noise_seed=0):
+        super().__init__()
+        noises = _Noises(noise_init, noise_inner, noise_seed)
+        layers, c = [], in_channels
+        for v in VGG16:
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                out = scaled(v, width)
+                layers += [noises(first=not layers), nn.Conv2d(c, out, 3, padding=1),
+                           nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+                c = out
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.features(x).flatten(1))
+
+
+class RSEResNeXtBlock(nn.Module):
+    expansion = 2
+
+    def __init__(self, c_in, cardinality, bottleneck_width, stride, noises):
+        super().__init__()
+        gw = cardinality * bottleneck_width
+        self.noise1, self.conv1, self.bn1 = noises(), nn.Conv2d(c_in, gw, 1, bias=False), nn.BatchNorm2d(gw)
+        self.noise2 = noises()
+        self.conv2 = nn.Conv2d(gw, gw, 3, stride, 1, groups=cardinality, bias=False)
+        self.bn2 = nn.BatchNorm2d(gw)
+        self.noise3 = noises()
+        self.conv3 = nn.Conv2d(gw, self.expansion * gw, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(self.expansion * gw)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != self.expansion * gw:
+            self.shortcut = nn.Sequential(noises(), nn.Conv2d(c_in, self.expansion * gw, 1, stride, bias=False),
+                                          nn.BatchNorm2d(self.expansion * gw))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(self.noise1(x))))
+        out = F.relu(self.bn2(self.conv2(self.noise2(out))))
+        out = self.bn3(self.conv3(self.noise3(out)))
+        return F.relu(out + self.shortcut(x))
+
+
+class RSEResNeXt(nn.Module):
+    """Input ``[N, C, 32, 32]`` pixels (identity normalization by default), logits ``[N, K]``."""
+
+    def __init__(self, num_classes, in_channels, width, noise_init, noise_inner, noise_seed=0,
+                 cardinality=2, bottleneck_width=64, num_blocks=(3, 3, 3)):
+        super().__init__()
+        noises = _Noises(noise_init, noise_inner, noise_seed)
+        stem = scaled(64, width)
+        self.init_noise = noises(first=True)
+        self.conv1 = nn.Conv2d(in_channels, stem, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        c, bw, layers = stem, max(1, scaled(bottleneck_width, width)), []
+        for stage, n in enumerate(num_blocks):
+            for i in range(n):
+                layers.append(RSEResNeXtBlock(c, cardinality, bw, (1 if stage == 0 else 2) if i == 0 else 1, noises))
+                c = RSEResNeXtBlock.expansion * cardinality * bw
+            bw *= 2
+        self.layers = nn.Sequential(*layers)
+        self.linear = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(self.init_noise(x))))
+        return self.linear(self.layers(out).mean((2, 3)))
+
+
+def rse_vgg16(num_classes, in_channels, width, *, noise_init: float = 0.2, noise_inner: float = 0.1,
+              noise_seed: int = 0):
+    return RSEVGG(num_classes, in_channels, width, noise_init, noise_inner, noise_seed)
+
+
+def rse_resnext(num_classes, in_channels, width, *, noise_init: float = 0.1, noise_inner: float = 0.1,
+                noise_seed: int = 0, cardinality: int = 2, bottleneck_width: int = 64):
+    return RSEResNeXt(num_classes, in_channels, width, noise_init, noise_inner, noise_seed,
+                      cardinality, bottleneck_width)
+
+
+ARCHS = {"rse_vgg16": (rse_vgg16, "identity"), "rse_resnext": (rse_resnext, "identity")}

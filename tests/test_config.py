@@ -1,0 +1,111 @@
+"""Params validation: unknown keys, wrong types and impossible values fail naming the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from paperlib.config import ParamsError, load_params, lookup
+from tests.conftest import REPO
+
+PROFILES = sorted(p.stem for p in (REPO / "profiles").glob("*.yaml"))
+
+
+def default_raw() -> dict:
+    return yaml.safe_load((REPO / "profiles" / "default.yaml").read_text())
+
+
+def write(tmp_path, raw) -> str:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def error_for(tmp_path, mutate) -> str:
+    raw = default_raw()
+    mutate(raw)
+    with pytest.raises(ParamsError) as info:
+        load_params(write(tmp_path, raw))
+    return str(info.value)
+
+
+def test_every_profile_is_valid_and_named_after_itself():
+    assert PROFILES == ["default", "paper", "smoke"]
+    for name in PROFILES:
+        params = load_params(REPO / "profiles" / f"{name}.yaml")
+        assert params.profile == name
+
+
+def _key_tree(node, prefix=""):
+    """Dotted keys of a raw params tree; the zoo's model names are data, not keys."""
+    keys = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            key = f"{prefix}.{k}" if prefix else k
+            if prefix.endswith(".models"):
+                key = f"{prefix}.<model>"
+            keys.add(key)
+            keys |= _key_tree(v, key)
+    return keys
+
+
+def test_profiles_have_the_same_keys():
+    trees = {name: _key_tree(yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text())) for name in PROFILES}
+    assert trees["smoke"] == trees["default"] == trees["paper"]
+
+
+def test_params_yaml_is_one_of_the_profiles():
+    text = (REPO / "params.yaml").read_text()
+    assert text in {(REPO / "profiles" / f"{n}.yaml").read_text() for n in PROFILES}
+
+
+@pytest.mark.parametrize(
+    "mutate, key, words",
+    [
+        (lambda r: r.update(colour="red"), "colour", "unknown key"),
+        (lambda r: r["slice"].update(trian_subset=5), "slice.trian_subset", "unknown key"),
+        (lambda r: r["slice"]["train"].update(epohcs=5), "slice.train", "epohcs"),
+        (lambda r: r.update(seed="zero"), "seed", "expected an integer"),
+        (lambda r: r["slice"].update(train_subset=1.5), "slice.train_subset", "expected an integer"),
+        (lambda r: r["slice"]["eval"].update(noise_sigmas="0.25"), "slice.eval.noise_sigmas", "expected a list"),
+        (lambda r: r["slice"]["eval"]["noise_sigmas"].append(-0.25), "slice.eval.noise_sigmas[4]", "sigma must be >= 0"),
+        (lambda r: r["slice"]["eval"]["fgsm_eps"].append(8), "slice.eval.fgsm_eps[4]", "[0, 1]"),
+        (lambda r: r["slice"]["models"]["cw_t10"].update(arch="resnet9000"), "slice.models.cw_t10.arch", "unknown architecture"),
+        (lambda r: r["slice"]["models"]["cw_t10"].update(width=-1), "slice.models.cw_t10.width", "must be > 0"),
+        (lambda r: r["data"].update(datasets=["cifar10", "imagenet"]), "data.datasets[1]", "unknown dataset"),
+        (lambda r: r["slice"].update(dataset="svhn"), "slice.dataset", "unknown dataset"),
+        (lambda r: r.update(profile="fast"), "profile", "must be one of"),
+        (lambda r: r["slice"]["train"].update(lr=-0.1), "slice.train", "lr"),
+        (lambda r: r.pop("seed"), "seed", "missing required key"),
+    ],
+)
+def test_bad_values_name_their_key(tmp_path, mutate, key, words):
+    message = error_for(tmp_path, mutate)
+    assert f"{key}" in message and words in message, message
+    assert message.startswith(str(tmp_path / "params.yaml")), message
+
+
+def test_unreadable_files_are_named(tmp_path):
+    with pytest.raises(ParamsError, match="params file not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: [1,\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(bad)
+
+
+def test_lookup_returns_plain_values():
+    params = load_params(REPO / "profiles" / "smoke.yaml")
+    assert lookup(params, "slice.models.cw_t10") == {"arch": "cw_cifar", "width": 1.0, "temperature": 10.0}
+    assert lookup(params, "seed") == 0
+    with pytest.raises(ParamsError, match="slice.nope"):
+        lookup(params, "slice.nope")
+
+
+def test_ints_are_accepted_where_floats_are_expected(tmp_path):
+    raw = default_raw()
+    raw["slice"]["models"]["cw_t10"]["width"] = 1
+    params = load_params(write(tmp_path, copy.deepcopy(raw)))
+    assert isinstance(params.slice.models["cw_t10"].width, float)

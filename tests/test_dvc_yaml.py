@@ -1,0 +1,80 @@
+"""Static checks of the pipeline definition and the source notebooks.
+
+Each stage must inject exactly the params keys it declares (so DVC's invalidation matches what
+the notebook reads), declare every path it writes, and depend on its notebook; source
+notebooks carry no outputs (executed copies are DVC outputs).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+
+def expanded_stages() -> dict[str, dict]:
+    """``dvc.yaml`` stages with foreach expanded over the default profile's params."""
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        stages = {}
+        for stage in repo.index.stages:
+            if not hasattr(stage, "cmd"):
+                continue
+            stages[stage.addressing] = {
+                "cmd": stage.cmd,
+                "params": sorted(k for dep in stage.deps if hasattr(dep, "params") for k in dep.params),
+                "deps": [str(d.def_path) for d in stage.deps if not hasattr(d, "params")],
+                "outs": [str(o.def_path) for o in stage.outs],
+            }
+        return stages
+
+
+STAGES = expanded_stages()
+
+
+def parse_runner(cmd: str):
+    argv = shlex.split(cmd)
+    assert argv[:3] == ["python", "-m", "paperlib.pipeline"], cmd
+    keys, outs, notebook = set(), set(), argv[3]
+    for flag, value in zip(argv[3:], argv[4:]):
+        if flag in ("-p", "--param"):
+            keys.add(value.split("=", 1)[1])
+        elif flag in ("--out-dir", "--out-file"):
+            outs.add(value.split("=", 1)[1])
+        elif flag == "--executed":
+            outs.add(value)
+    return notebook, keys, outs
+
+
+def test_stages_exist():
+    names = set(STAGES)
+    assert {"data@cifar10", "data@mnist", "slice_evaluate", "report"} <= names
+    assert any(n.startswith("slice_train@") for n in names)
+
+
+@pytest.mark.parametrize("name", [n for n in STAGES if "paperlib.pipeline" in STAGES[n]["cmd"]])
+def test_notebook_stage_declares_what_it_reads_and_writes(name):
+    stage = STAGES[name]
+    notebook, keys, outs = parse_runner(stage["cmd"])
+    assert keys == set(stage["params"]), f"{name}: injected {sorted(keys)} but declared {stage['params']}"
+    assert outs == set(stage["outs"]), f"{name}: writes {sorted(outs)} but declares {stage['outs']}"
+    assert notebook in stage["deps"] and "paperlib/pipeline.py" in stage["deps"]
+    assert "profile" in keys, f"{name}: every output records the profile"
+
+
+def test_source_notebooks_are_clean_and_have_a_parameters_cell():
+    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), path
+        assert sum("parameters" in c.get("metadata", {}).get("tags", []) for c in code) == 1, path
+
+
+def test_repo_config_keeps_dvc_offline():
+    config = (REPO / ".dvc" / "config").read_text()
+    assert "analytics = false" in config and "remote = store" in config

@@ -1,0 +1,141 @@
+"""End to end: the smoke profile through `dvc repro` in temporary clones of this working tree.
+
+Shows the pipeline mechanics the frame promises:
+- a clean run produces every declared output, each recording the profile;
+- a second `dvc repro` runs nothing;
+- changing one model's parameter reruns only that model and what depends on it;
+- `dvc push`, then `dvc pull` into a fresh clone restores models and results so that
+  `dvc repro` has nothing to do;
+- two runs from a clean state give byte-identical metrics files (CPU determinism).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, mirror_root
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+BIN = Path(sys.executable).parent
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.update(PATH=f"{BIN}:{env.get('PATH', '')}", PYTHONPATH=str(cwd), DVC_NO_ANALYTICS="1",
+               PAPERLIB_DATA_MIRROR=str(mirror_root()))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, text=True, capture_output=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}) in {cwd}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def clone_working_tree(dest: Path) -> Path:
+    """Copy the tracked and untracked-not-ignored files into ``dest`` as a fresh git repo."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, text=True,
+                           capture_output=True, check=True).stdout.split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"]):
+        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
+    return dest
+
+
+def ran_stages(proc) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", proc.stdout + proc.stderr)
+
+
+def smoke_repro(repo: Path) -> subprocess.CompletedProcess:
+    run([str(BIN / "python"), "-m", "paperlib.profiles", "smoke"], repo)
+    return run([str(BIN / "dvc"), "repro"], repo)
+
+
+METRIC_FILES = ["results/metrics/slice.json", "results/claims.csv", "results/slice/tables/accuracy.csv",
+                "results/slice/per_example.csv"]
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    if mirror_root() is None:
+        pytest.skip("offline dataset mirror not found (set PAPERLIB_DATA_MIRROR)")
+    repo = clone_working_tree(tmp_path_factory.mktemp("clone_a"))
+    proc = smoke_repro(repo)
+    snapshot = {f: (repo / f).read_bytes() for f in METRIC_FILES}
+    return repo, proc, snapshot
+
+
+def test_clean_run_writes_every_output_with_its_profile(first_run):
+    repo, proc, _ = first_run
+    stages = ran_stages(proc)
+    assert {"data@cifar10", "data@mnist", "slice_train@cw_t10", "slice_train@cw_t20", "slice_evaluate", "report"} <= set(stages)
+    assert stages.index("report") == len(stages) - 1
+    for path in ["report/index.html", "results/claims.csv", "models/slice/cw_t10/model.pt",
+                 "results/notebooks/slice_train@cw_t10.ipynb", "results/notebooks/report.ipynb", "data/mnist/manifest.json"]:
+        assert (repo / path).is_file(), path
+    assert json.loads((repo / "results/metrics/slice.json").read_text())["profile"] == "smoke"
+    assert json.loads((repo / "models/slice/cw_t10/train_info.json").read_text())["profile"] == "smoke"
+    assert json.loads((repo / "results/slice/section.json").read_text())["profile"] == "smoke"
+    assert "subset" in json.loads((repo / "data/mnist/manifest.json").read_text())["note"]
+    page = (repo / "report/index.html").read_text()
+    assert "Profile: <b>smoke</b>" in page and "72.42" in page.replace("0.7242", "72.42")
+
+
+def test_second_repro_runs_nothing(first_run):
+    repo, _, _ = first_run
+    proc = run([str(BIN / "dvc"), "repro"], repo)
+    assert ran_stages(proc) == []
+
+
+def test_one_model_change_reruns_only_that_model_and_downstream(first_run):
+    repo, _, _ = first_run
+    params = repo / "params.yaml"
+    params.write_text(params.read_text().replace("cw_t20: {arch: cw_cifar, width: 1.0, temperature: 20.0}",
+                                                 "cw_t20: {arch: cw_cifar, width: 1.0, temperature: 25.0}"))
+    proc = run([str(BIN / "dvc"), "repro"], repo)
+    assert ran_stages(proc) == ["slice_train@cw_t20", "slice_evaluate", "report"]
+    info = json.loads((repo / "models/slice/cw_t20/train_info.json").read_text())
+    assert info["train"]["temperature"] == 25.0
+    params.write_text(params.read_text().replace("temperature: 25.0", "temperature: 20.0"))
+    # Back to the committed value: DVC's run cache restores the earlier outputs without training.
+    proc = run([str(BIN / "dvc"), "repro"], repo)
+    assert "slice_train@cw_t20" not in ran_stages(proc)
+    assert "Stage 'slice_train@cw_t20' is cached" in proc.stdout + proc.stderr
+
+
+def test_pull_into_a_fresh_clone_restores_everything(first_run, tmp_path):
+    repo, _, _ = first_run
+    remote = tmp_path / "remote"
+    run([str(BIN / "dvc"), "remote", "modify", "--local", "store", "url", str(remote)], repo)
+    run([str(BIN / "dvc"), "push"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "smoke results"], repo)
+    fresh = tmp_path / "fresh"
+    run(["git", "clone", "-q", str(repo), str(fresh)], tmp_path)
+    run([str(BIN / "dvc"), "remote", "modify", "--local", "store", "url", str(remote)], fresh)
+    run([str(BIN / "dvc"), "pull"], fresh)
+    assert (fresh / "models/slice/cw_t10/model.pt").read_bytes() == (repo / "models/slice/cw_t10/model.pt").read_bytes()
+    assert (fresh / "report/index.html").is_file()
+    proc = run([str(BIN / "dvc"), "repro"], fresh)
+    assert ran_stages(proc) == []
+    status = run([str(BIN / "dvc"), "status"], fresh)
+    assert "up to date" in status.stdout
+
+
+def test_two_clean_runs_give_byte_identical_metrics(first_run, tmp_path):
+    _, _, snapshot = first_run
+    second = clone_working_tree(tmp_path / "clone_b")
+    smoke_repro(second)
+    for path, data in snapshot.items():
+        assert (second / path).read_bytes() == data, f"{path} differs between two clean smoke runs"
