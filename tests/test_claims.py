@@ -26,6 +26,13 @@ def claim(rule, value=0.7, tol=0.05):
         ("at_most", (0.10, 0.75), "holds"),
         ("at_most", (0.76, 0.90), "does not hold"),
         ("at_most", (0.70, 0.80), "inconclusive"),
+        ("above", (0.71, 0.80), "holds"),
+        ("above", (0.70, 0.70), "does not hold"),   # equality refutes "strictly above"
+        ("above", (0.50, 0.70), "does not hold"),
+        ("above", (0.69, 0.75), "inconclusive"),
+        ("below", (0.50, 0.69), "holds"),
+        ("below", (0.70, 0.70), "does not hold"),
+        ("below", (0.65, 0.72), "inconclusive"),
     ],
 )
 def test_verdicts(rule, ci, verdict):

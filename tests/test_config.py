@@ -39,15 +39,17 @@ def test_every_profile_is_valid_and_named_after_itself():
 
 
 def _key_tree(node, prefix=""):
-    """Dotted keys of a raw params tree; the zoo's model names are data, not keys."""
+    """Dotted keys of a raw params tree; model names, family options and per-architecture
+    sigma lists are data, not keys."""
     keys = set()
     if isinstance(node, dict):
         for k, v in node.items():
             key = f"{prefix}.{k}" if prefix else k
             if prefix.endswith(".models"):
-                key = f"{prefix}.<model>"
+                key = f"{prefix}.<name>"
             keys.add(key)
-            keys |= _key_tree(v, key)
+            if not key.endswith(".options"):  # family options are data (they differ by width)
+                keys |= _key_tree(v, key)
     return keys
 
 

@@ -78,3 +78,25 @@ def test_source_notebooks_are_clean_and_have_a_parameters_cell():
 def test_repo_config_keeps_dvc_offline():
     config = (REPO / ".dvc" / "config").read_text()
     assert "analytics = false" in config and "remote = store" in config
+
+
+def test_sem_baselines_stage_depends_on_its_architectures_in_every_profile():
+    """dvc.yaml names the baseline architectures' model directories by hand; they must be the
+    ones every profile's ``sem.baselines.archs`` lists."""
+    from paperlib.config import load_params
+
+    deps = set(STAGES["sem_baselines_train"]["deps"])
+    for profile in ("smoke", "default", "paper"):
+        archs = load_params(REPO / "profiles" / f"{profile}.yaml").sem.baselines.archs
+        assert {f"models/sem/{a}" for a in archs} <= deps, profile
+
+
+def test_report_depends_on_every_section_it_gathers():
+    from paperlib.config import load_params
+
+    deps = set(STAGES["report"]["deps"])
+    for profile in ("smoke", "default", "paper"):
+        sections = load_params(REPO / "profiles" / f"{profile}.yaml").report.sections
+        assert set(sections) <= deps, profile
+    outs = {o for s in STAGES.values() for o in s["outs"]}
+    assert set(sections) <= outs

@@ -63,7 +63,8 @@ def smoke_repro(repo: Path) -> subprocess.CompletedProcess:
 
 
 METRIC_FILES = ["results/metrics/slice.json", "results/claims.csv", "results/slice/tables/accuracy.csv",
-                "results/slice/per_example.csv"]
+                "results/slice/per_example.csv", "results/sem_table1/tables/models.csv", "results/sem_collection.json",
+                "results/sem_fig4/tables/per_image.csv", "results/sem_fig6/tables/per_image.csv"]
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,11 @@ def test_clean_run_writes_every_output_with_its_profile(first_run):
     stages = ran_stages(proc)
     assert {"data@cifar10", "data@mnist", "slice_train@cw_t10", "slice_train@cw_t20", "slice_evaluate", "report"} <= set(stages)
     assert stages.index("report") == len(stages) - 1
+    sem_stages = {"sem_baselines_train", "sem_table1", "sem_table2"} | {f"sem_curves@fig{i}" for i in range(3, 9)}
+    assert sem_stages <= set(stages) and any(s.startswith("sem_train@") for s in stages)
+    for section in ["sem_table1", "sem_table2"] + [f"sem_fig{i}" for i in range(3, 9)]:
+        assert json.loads((repo / "results" / section / "section.json").read_text())["profile"] == "smoke", section
+    assert "Qin et al. (2023)" in (repo / "report/index.html").read_text()
     for path in ["report/index.html", "results/claims.csv", "models/slice/cw_t10/model.pt",
                  "results/notebooks/slice_train@cw_t10.ipynb", "results/notebooks/report.ipynb", "data/mnist/manifest.json"]:
         assert (repo / path).is_file(), path

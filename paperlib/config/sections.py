@@ -11,6 +11,7 @@ from typing import Literal
 
 from paperlib.config.checks import check_dataset
 from paperlib.config.schema import require
+from paperlib.config.sem import SemParams
 from paperlib.config.slice import SliceParams
 
 PROFILES = ("smoke", "default", "paper")
@@ -45,8 +46,10 @@ class Params:
     seed: int
     data: DataParams
     slice: SliceParams
+    sem: SemParams
     report: ReportParams
 
     def validate(self, key: str) -> None:
         require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         require(self.slice.dataset in self.data.datasets, "slice.dataset", f"{self.slice.dataset!r} is not prepared by data.datasets {self.data.datasets}")
+        require(self.sem.dataset in self.data.datasets, "sem.dataset", f"{self.sem.dataset!r} is not prepared by data.datasets {self.data.datasets}")

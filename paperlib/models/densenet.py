@@ -4,6 +4,8 @@ References and parameter counts at width 1, 10 classes:
   - ``densenet100``: DenseNet-BC (L=100, k=12) of Huang et al. (2017), Sec. 3 "Implementation
     details" (three dense blocks of 16 bottleneck layers, 2k initial channels, compression 0.5),
     as in bearpaw/pytorch-classification ``models/cifar/densenet.py``: 0.77 M (769,162).
+    Option ``depth`` (default 100) gives the shallower DenseNet-BC of the same design
+    (``(depth - 4) // 6`` layers per block), e.g. ``depth=40`` for CPU profiles.
   - ``densenet121/161/169``: huyvnphan/PyTorch_CIFAR10 ``cifar10_models/densenet.py``
     (torchvision's DenseNet with a 3x3 stride-1 first convolution): 6.956 M, 26.483 M,
     12.493 M (its README); equal to torchvision's ``densenet121/161/169(num_classes=10)`` with
@@ -73,9 +75,18 @@ class DenseNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-def densenet100(num_classes, in_channels, width, *, growth: int = 12, drop_rate: float = 0.0):
+def densenet100(num_classes, in_channels, width, *, depth: int = 100, growth: int = 12,
+                drop_rate: float = 0.0):
+    """DenseNet-BC for CIFAR (Huang et al. 2017): 3 blocks of ``(depth - 4) // 6`` bottleneck
+    layers (two convolutions each, plus the stem, 2 transitions and the classifier: ``depth``
+    layers). ``depth`` 100 is the reference (16 per block); a shallower one (e.g. 40, 6 per
+    block) lets a CPU profile keep the architecture family."""
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 10 or (depth - 4) % 6:
+        raise ValueError(f"densenet100: depth must be an int >= 10 with (depth - 4) % 6 == 0 "
+                         f"(DenseNet-BC), got depth={depth!r}")
     k = scaled(growth, width)
-    return DenseNet((16, 16, 16), k, 2 * k, num_classes, in_channels, drop_rate=drop_rate)
+    n = (depth - 4) // 6
+    return DenseNet((n, n, n), k, 2 * k, num_classes, in_channels, drop_rate=drop_rate)
 
 
 def _imagenet_style(blocks, growth, init):

@@ -12,6 +12,10 @@ References (xuanqing94/RobustNet, the authors' code):
 Defaults from the paper's Table 1 / Sec. 4.2 (inputs in [0, 1], no normalization):
 VGG16 (0.2, 0.1); ResNeXt (0.1, 0.1). Noise is active in train and eval modes (RSE ensembles
 over it at test time); see :mod:`paperlib.models.noise` for its generator.
+
+:func:`add_noise_layers` applies the same transformation to any network of the registry (the SEM
+paper's RSE baseline on DenseNet100, ResNet50 and WRN); :class:`paperlib.defenses.RSEEnsemble`
+is RSE's inference (ensemble over the noise).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._layers import scaled
-from .noise import GaussianNoise
+from .noise import GaussianNoise, noise_layers
 
 VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
@@ -109,6 +113,45 @@ class RSEResNeXt(nn.Module):
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(self.init_noise(x))))
         return self.linear(self.layers(out).mean((2, 3)))
+
+
+def add_noise_layers(model: nn.Module, noise_init: float, noise_inner: float, seed: int = 0) -> nn.Module:
+    """RSE's transformation (Liu et al. 2018, Fig. 1) applied to any network, in place.
+
+    Every ``nn.Conv2d`` of ``model`` becomes ``nn.Sequential(GaussianNoise(sigma), conv)``:
+    ``noise_init`` before the first convolution, ``noise_inner`` before all others, "first" being
+    module registration order (forward order for the networks of the registry). Each noise layer
+    gets a distinct index, so its own-generator stream ``(seed, "rse-noise", index)`` is distinct.
+    This is how the SEM paper's RSE baseline is built on DenseNet100, ResNet50 and WRN.
+
+    Wrapping renames the convolutions' parameters (``conv.weight`` -> ``conv.1.weight``), so the
+    state_dict of a transformed model only loads into a model transformed the same way. The
+    transformation is deterministic (it depends only on the module structure), so the order is:
+    build, transform, then train or load (``build(...)`` -> ``add_noise_layers`` ->
+    ``load_state_dict``). Weight initialization is unaffected (noise layers own no parameters).
+
+    Units: registry models normalize inside ``forward`` (:class:`ImageClassifier` with
+    ``Normalize``), so the first noise layer acts on *normalized* inputs and ``noise_init`` is in
+    units of the normalized input (about pixel sigma / 0.25 for CIFAR-10 statistics). RSE's own
+    models (:func:`rse_vgg16`, :func:`rse_resnext`) use identity normalization, so their sigma is
+    in pixel units; build with ``mean=(0,)*C, std=(1,)*C`` to get the same here.
+
+    Returns ``model``. Raises ``ValueError`` if ``model`` already has noise layers (an RSE model
+    or one transformed before) or no convolution.
+    """
+    if any(True for _ in noise_layers(model)):
+        raise ValueError("add_noise_layers: model already has GaussianNoise layers")
+    # Collect first (named_modules order), then replace: the tree must not change while walked.
+    convs = [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise ValueError("add_noise_layers: model has no nn.Conv2d")
+    noises = _Noises(noise_init, noise_inner, seed)
+    for i, qualified in enumerate(convs):
+        parent_name, _, name = qualified.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        # setattr keeps the child's position in parent._modules (forward order of Sequentials).
+        setattr(parent, name, nn.Sequential(noises(first=i == 0), getattr(parent, name)))
+    return model
 
 
 def rse_vgg16(num_classes, in_channels, width, *, noise_init: float = 0.2, noise_inner: float = 0.1,

@@ -1,0 +1,83 @@
+"""SEM's heterogeneous redundant collection (Qin et al. 2023, section 3.2 and Table 1): where
+each trained member lives, how it is loaded, and which members the stochastic ensemble may use.
+
+Layout written by ``notebooks/sem_train.ipynb``: ``<root>/<arch>/sigma_<s>/model.pt`` (``s`` in
+``%g`` form; ``sigma_0`` is the unsmoothed model whose clean accuracy Table 1 prints in
+parentheses). The baselines of section 4.3 live in ``<baselines_root>/rse/<arch>`` and
+``<baselines_root>/adp``.
+
+Exclusion (Table 1's red rows). The paper drops the models that "did not meet performance
+requirements" without saying which threshold; its red cells are those near chance (9.99%) or
+far below the other models at the same sigma (20.88%). We make that a rule: a smoothed model is
+excluded when its ACA is below ``fraction`` times the median ACA of all models at its sigma.
+An architecture left with no smoothed model enters SEM with its unsmoothed model ("unsmoothed
+models were used for the SEM"), unless that too fails the rule against the median clean accuracy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ..config.sem import ZooModel
+from ..defenses.ensemble import Member
+from ..models import build
+from ..train import load_checkpoint
+
+
+def sigma_tag(sigma: float) -> str:
+    """``sigma_0``, ``sigma_0.25``: the directory name of a member."""
+    return f"sigma_{float(sigma):g}"
+
+
+def member_name(arch: str, sigma: float) -> str:
+    return f"{arch}@{float(sigma):g}"
+
+
+def member_dir(root: str | Path, arch: str, sigma: float) -> Path:
+    return Path(root) / arch / sigma_tag(sigma)
+
+
+def build_zoo_model(arch: str, zoo_model: ZooModel, num_classes: int, in_channels: int, seed: int = 0) -> nn.Module:
+    """The network of ``arch`` at the profile's width and options (untrained)."""
+    return build(arch, num_classes, in_channels=in_channels, width=zoo_model.width, seed=seed,
+                 **zoo_model.options)
+
+
+def load_member(root: str | Path, arch: str, sigma: float, zoo_model: ZooModel, num_classes: int,
+                in_channels: int = 3, device: torch.device | str = "cpu") -> Member:
+    """A trained member, in eval mode, frozen (no parameter gradients), as a defenses ``Member``."""
+    net = build_zoo_model(arch, zoo_model, num_classes, in_channels)
+    net.load_state_dict(load_checkpoint(member_dir(root, arch, sigma) / "model.pt"))
+    net = net.to(device).eval().requires_grad_(False)
+    return Member(member_name(arch, sigma), arch, float(sigma), net)
+
+
+def mark_exclusions(table: pd.DataFrame, fraction: float) -> pd.DataFrame:
+    """Add ``median_at_sigma``, ``threshold`` and ``excluded`` to a per-model table with columns
+    ``arch, sigma, accuracy`` (accuracy: ACA for sigma > 0, clean accuracy for sigma 0)."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction must lie in [0, 1), got {fraction!r}")
+    out = table.copy()
+    out["median_at_sigma"] = out.groupby("sigma")["accuracy"].transform("median")
+    out["threshold"] = fraction * out["median_at_sigma"]
+    out["excluded"] = out["accuracy"] < out["threshold"]
+    return out
+
+
+def sem_member_keys(marked: pd.DataFrame, sigmas) -> list[tuple[str, float]]:
+    """The ``(arch, sigma)`` members SEM uses: every non-excluded smoothed model at ``sigmas``
+    (Table 1's columns); for an architecture with none, its unsmoothed model if not excluded."""
+    sigmas = {float(s) for s in sigmas}
+    keys = []
+    for arch, rows in marked.groupby("arch", sort=False):
+        smoothed = rows[(rows.sigma.isin(sigmas)) & ~rows.excluded]
+        if len(smoothed):
+            keys += [(arch, float(s)) for s in sorted(smoothed.sigma)]
+        else:
+            plain = rows[(rows.sigma == 0) & ~rows.excluded]
+            keys += [(arch, 0.0) for _ in range(len(plain))]
+    return keys

@@ -1,0 +1,207 @@
+"""One ASR-vs-distortion curve of the SEM paper's Figures 3-8: which defense is judged, what the
+attacker sees, which attack runs, and the optimal budget search (section 4.1).
+
+A curve is named by its row of Table 2 (``A``-``M``), by a baseline of Figure 3 (``rse``,
+``adp``, ``ensemble_smoothed``) or by an ensemble strategy of Figures 7-8 (``sem``,
+``quantity_low``, ``quantity_high``, ``single_architecture``; ``H`` is the plain ensemble drawn
+beside them). :class:`SemCurves` builds every defense once from the trained collection and hands
+out :class:`CurveSetup` objects; :func:`run_curve` runs the search with SEM's settings:
+success judged by ``N`` Monte Carlo predictions with abstention threshold ``alpha`` (eq. 6),
+exponential then binary search of the smallest successful budget per image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ..attacks import bim, mim, nes, pgd, spsa
+from ..config.sem import GRADIENT_ATTACKS, AttackParams, BaselineParams, StrategyParams
+from ..defenses import RSEEnsemble, SEMDistribution, SmoothedEnsemble, StochasticDefense, StochasticEnsemble
+from ..defenses.ensemble import Member
+from ..metrics import SearchResult, asr_distortion_search, monte_carlo_counts, sem_attack_success
+from ..scenarios import sem as sem_scenarios
+from ..seeding import make_generator
+
+WHITE_BOX_CONTRASTS = ("F", "G", "H", "I")
+BLACK_BOX_CONTRASTS = ("J", "K", "L", "M")
+
+
+@dataclass
+class CurveSetup:
+    """What one curve attacks: ``judged`` decides success (the deployed defense); ``attacker``
+    returns a fresh attacker view per attack call (an ``nn.Module`` for gradient attacks or a
+    ``probs_fn`` for query attacks); ``description`` says it in words for the tables."""
+
+    name: str
+    judged: nn.Module
+    attacker: Callable[[torch.Generator], object]
+    description: str
+    query_based: bool = False
+
+
+def _deterministic(defense: StochasticDefense, generator: torch.Generator) -> nn.Module:
+    """A defense without randomness (all sigmas 0) as a plain module: EOT over it is wasted work."""
+    return defense.draw(generator)
+
+
+def _fit_quantities(quantities: Sequence[int], n_archs: int, what: str, notes: list[str]) -> tuple[int, ...]:
+    kept = tuple(k for k in quantities if k <= n_archs)
+    if len(kept) < len(quantities):
+        notes.append(f"{what}: quantities {list(quantities)} reduced to {list(kept)} "
+                     f"(the collection has {n_archs} architectures)")
+    if not kept:
+        raise ValueError(f"{what}: no ensemble quantity in {list(quantities)} fits {n_archs} architectures")
+    return kept
+
+
+class SemCurves:
+    """Every defense of Figures 3-8, built once from the trained members.
+
+    Args:
+        strategy, baselines, attack: the ``sem.strategy``, ``sem.baselines`` and ``sem.attack``
+            params sections.
+        members: ``{(arch, sigma): Member}`` of every trained model (loaded, eval mode).
+        sem_keys: the ``(arch, sigma)`` members SEM uses (Table 1's selection).
+        rse_models, adp_models: the section 4.3 baselines (RSE noisy networks, ADP members).
+        seed: base seed; every stream is named from it.
+    """
+
+    def __init__(self, strategy: StrategyParams, baselines: BaselineParams, attack: AttackParams, members: dict,
+                 sem_keys: Sequence[tuple[str, float]], *, rse_models: Sequence[nn.Module] = (),
+                 adp_models: Sequence[nn.Module] = (), seed: int = 0):
+        self.attack = attack
+        self.seed = seed
+        self.notes: list[str] = []
+        g = make_generator(seed, "sem", "defenses")
+        self.defense_generator = g
+        collection = [members[k] for k in sem_keys]
+        n_archs = len({m.arch for m in collection})
+        st = strategy
+        q = _fit_quantities(st.quantities, n_archs, "SEM", self.notes)
+        self.sem = StochasticEnsemble(collection, SEMDistribution(q), generator=g)
+        self.variants = {
+            "sem": self.sem,
+            "quantity_low": StochasticEnsemble(collection, SEMDistribution(
+                _fit_quantities(st.quantities_low, n_archs, "quantity_low", self.notes)), generator=g),
+            "quantity_high": StochasticEnsemble(collection, SEMDistribution(
+                _fit_quantities(st.quantities_high, n_archs, "quantity_high", self.notes)), generator=g),
+        }
+        wanted = set(st.single_architecture_sigmas)
+        single = [m for (a, s), m in sorted(members.items()) if a == st.single_architecture and s in wanted]
+        # Each smoothed WRN is its own "architecture" of the single-architecture collection, so
+        # Algorithm 1 draws K distinct members of it.
+        single = [Member(m.name, m.name, m.sigma, m.model) for m in single]
+        self.variants["single_architecture"] = StochasticEnsemble(single, SEMDistribution(
+            _fit_quantities(st.quantities, len(single), "single_architecture", self.notes)), generator=g)
+        b = baselines
+        self.known = sem_scenarios.known_half(collection, make_generator(seed, "sem", "known-half"))
+        smoothed = SmoothedEnsemble([members[(a, b.sigma)] for a in b.archs], generator=g)
+        plain = _deterministic(SmoothedEnsemble([members[(a, 0.0)] for a in b.archs], generator=g), g)
+        self.contrasts = {
+            "F": smoothed,
+            "G": SmoothedEnsemble([members[(b.single, b.sigma)]], generator=g),
+            "H": plain,
+            "I": members[(b.single, 0.0)].model,
+            "J": SmoothedEnsemble([members[(a, b.blackbox_sigma)] for a in b.archs], generator=g),
+            "K": SmoothedEnsemble([members[(b.single, b.blackbox_sigma)]], generator=g),
+            "L": plain,
+            "M": members[(b.single, 0.0)].model,
+        }
+        self.baselines = {"ensemble_smoothed": smoothed}
+        if rse_models:
+            self.baselines["rse"] = RSEEnsemble(list(rse_models), generator=g)
+        if adp_models:
+            adp = [Member(f"adp{i}", f"adp{i}", 0.0, m) for i, m in enumerate(adp_models)]
+            self.baselines["adp"] = _deterministic(SmoothedEnsemble(adp, generator=g), g)
+
+    def setup(self, name: str) -> CurveSetup:
+        """The :class:`CurveSetup` of curve ``name``."""
+        k, chunk = self.attack.eot_draws, self.attack.chunk
+        if name in ("A", "B", "C", "D", "E"):
+            spec = sem_scenarios.spec(name)
+            return CurveSetup(name, self.sem, lambda g: self._attacker_view(name, self.sem, g),
+                              f"SEM under attacker {name}: {spec.knowledge}", query_based=name == "E")
+        if name in WHITE_BOX_CONTRASTS + BLACK_BOX_CONTRASTS:
+            spec = sem_scenarios.spec(name)
+            defense = self.contrasts[name]
+            if name in BLACK_BOX_CONTRASTS:
+                return CurveSetup(name, defense, lambda g: sem_scenarios.contrast(name, defense, generator=g).probs_fn,
+                                  spec.definition, query_based=True)
+            return CurveSetup(name, defense, lambda g: sem_scenarios.contrast(name, defense, generator=g, k=k, chunk=chunk).model,
+                              spec.definition)
+        if name in self.variants:
+            variant = self.variants[name]
+            return CurveSetup(name, variant, lambda g: self._attacker_view("A", variant, g),
+                              f"{name.replace('_', ' ')} stochastic ensemble under attacker A")
+        if name in self.baselines:
+            defense = self.baselines[name]
+            view = (lambda g: sem_scenarios.expectation_view(defense, k, g, chunk))
+            return CurveSetup(name, defense, view, f"{name.replace('_', ' ')} under a white-box (EOT) attack")
+        raise ValueError(f"unknown or unavailable curve {name!r}")
+
+    def _attacker_view(self, tag: str, sem: StochasticEnsemble, g: torch.Generator):
+        a = self.attack
+        known = self.known if tag in ("C", "D") else None
+        knowledge = sem_scenarios.sem_attacker(tag, sem, generator=g, k=a.eot_draws, period=a.period,
+                                               known=known, chunk=a.chunk)
+        return knowledge.probs_fn if knowledge.probs_fn is not None else knowledge.model
+
+
+def make_attack(attack: str, setup: CurveSetup, cfg: AttackParams, targeted: bool,
+                view_generator: torch.Generator, attack_generator: torch.Generator):
+    """``attack(x, y, eps) -> x_adv`` for the budget search; a fresh attacker view per call
+    (attacker B's period restarts with every attack run)."""
+    if (attack in GRADIENT_ATTACKS) == setup.query_based:
+        raise ValueError(f"attack {attack!r} does not fit curve {setup.name!r} "
+                         f"({'query' if setup.query_based else 'gradient'} access)")
+
+    def run(x, y, eps):
+        view = setup.attacker(view_generator)
+        if attack == "bim":
+            return bim(view, x, y, eps=eps, steps=cfg.iterations, norm=cfg.norm, targeted=targeted)
+        if attack == "mim":
+            return mim(view, x, y, eps=eps, steps=cfg.iterations, norm=cfg.norm, targeted=targeted)
+        if attack == "pgd":
+            return pgd(view, x, y, eps=eps, steps=cfg.iterations, norm=cfg.norm, targeted=targeted,
+                       generator=attack_generator)
+        fn = nes if attack == "nes" else spsa
+        return fn(view, x, y, eps=eps, max_queries=cfg.max_queries, samples=cfg.query_samples,
+                  sigma=cfg.query_sigma, norm=cfg.norm, targeted=targeted, chunk=cfg.chunk,
+                  generator=attack_generator).x_adv
+
+    return run
+
+
+def make_judge(defense: nn.Module, cfg: AttackParams, targeted: bool, generator: torch.Generator):
+    """``judge(x_adv, y) -> (B,) bool``: SEM eq. 6 on ``N`` Monte Carlo predictions (one
+    prediction for a deterministic model); ``y`` is the target class when ``targeted``."""
+    n = cfg.mc_draws if isinstance(defense, StochasticDefense) else 1
+
+    def judge(x_adv, y):
+        counts = monte_carlo_counts(defense, x_adv, n, generator, chunk=cfg.chunk)
+        return sem_attack_success(counts, y, cfg.alpha, targeted=targeted, y_target=y if targeted else None)
+
+    return judge
+
+
+def run_curve(setup: CurveSetup, attack: str, x: torch.Tensor, y: torch.Tensor, cfg: AttackParams, *,
+              targeted: bool, seed: int, stream: Sequence = ()) -> SearchResult:
+    """The optimal budget search of one curve. ``y``: true labels, or target labels when
+    ``targeted``. Streams ``(seed, "sem-curve", *stream, role)`` for the attacker's view of the
+    defense, the attack's own randomness and the judge's Monte Carlo draws."""
+    tag = ("sem-curve", *[str(s) for s in stream], setup.name, attack, "targeted" if targeted else "untargeted")
+    fn = make_attack(attack, setup, cfg, targeted, make_generator(seed, *tag, "view"),
+                     make_generator(seed, *tag, "attack"))
+    judge = make_judge(setup.judged, cfg, targeted, make_generator(seed, *tag, "judge"))
+    return asr_distortion_search(fn, judge, x, y, eps_init=cfg.eps_init, search_steps=cfg.search_steps,
+                                 binary_steps=cfg.binary_steps, rtol=cfg.rtol)
+
+
+def target_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
+    """A random target class different from the true one, per image (targeted attacks)."""
+    shift = torch.randint(1, num_classes, y.shape, generator=generator, device=generator.device)
+    return (y + shift.to(y.device)) % num_classes
