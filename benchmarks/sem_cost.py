@@ -76,8 +76,8 @@ def main() -> None:
         epochs_run = sem.zoo.train["epochs"] + sem.zoo.finetune["epochs"] * len(sem.zoo.sigmas_of(arch))
         pz = paper.zoo.models[arch]
         epochs_paper = paper.zoo.train["epochs"] + paper.zoo.finetune["epochs"] * len(paper.zoo.sigmas_of(arch))
-        flop_ratio = (count_parameters(build_zoo_model(arch, pz, 10, 3))
-                      / count_parameters(build_zoo_model(arch, zm, 10, 3)))
+        flop_ratio = (count_parameters(build_zoo_model(arch, pz, 10, 3, device="meta"))
+                      / count_parameters(build_zoo_model(arch, zm, 10, 3, device="meta")))
         scale = (n_paper * epochs_paper) / (n_run * epochs_run) * flop_ratio
         paper_train_s += seconds * scale
         training.append({"arch": arch, "seconds_here": round(seconds, 1), "epochs_here": epochs_run,

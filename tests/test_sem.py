@@ -3,7 +3,6 @@ comparison statistics (against statsmodels), the curve builder on tiny models, c
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import pandas as pd

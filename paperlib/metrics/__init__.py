@@ -5,8 +5,8 @@ accuracy, MRA and saliency similarity (CLM)."""
 from .aca import approximate_certified_accuracy, certified_accuracy
 from .asr_search import (SearchResult, asr_curve, asr_distortion_search, plot_asr_curves,
                          write_csv_atomic)
-from .curve_compare import broken_share, mean_asr, paired_difference, paired_mean_interval
 from .certify import ABSTAIN, Smooth, clopper_pearson_lower, rank_verification
+from .curve_compare import broken_share, mean_asr, paired_difference, paired_mean_interval
 from .montecarlo import (DEFAULT_CHUNK, binomial_test, monte_carlo_counts, sem_attack_success,
                          success_pvalue, top_class)
 from .mra import mra
@@ -16,4 +16,5 @@ __all__ = ["monte_carlo_counts", "top_class", "sem_attack_success", "binomial_te
            "success_pvalue", "DEFAULT_CHUNK", "asr_distortion_search", "asr_curve",
            "SearchResult", "plot_asr_curves", "write_csv_atomic", "Smooth", "ABSTAIN",
            "clopper_pearson_lower", "rank_verification", "approximate_certified_accuracy",
-           "certified_accuracy", "broken_share", "mean_asr", "paired_difference", "paired_mean_interval", "mra", "saliency_map", "pairwise_cosine_similarity"]
+           "certified_accuracy", "broken_share", "mean_asr", "paired_difference",
+           "paired_mean_interval", "mra", "saliency_map", "pairwise_cosine_similarity"]

@@ -29,6 +29,7 @@ from .normalization import ImageClassifier, Normalize, default_stats
 # model (training, evaluation, attacks) gets it.
 torch.set_flush_denormal(True)
 
+
 @dataclass(frozen=True)
 class _Entry:
     factory: Callable[..., nn.Module]

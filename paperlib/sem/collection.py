@@ -22,9 +22,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..config.sem import ZooModel
+from ..config.sem import BaselineParams, ZooModel
 from ..defenses.ensemble import Member
 from ..models import build
+from ..models.rse import add_noise_layers
+from ..seeding import derive_seed
 from ..train import load_checkpoint
 
 
@@ -41,10 +43,12 @@ def member_dir(root: str | Path, arch: str, sigma: float) -> Path:
     return Path(root) / arch / sigma_tag(sigma)
 
 
-def build_zoo_model(arch: str, zoo_model: ZooModel, num_classes: int, in_channels: int, seed: int = 0) -> nn.Module:
-    """The network of ``arch`` at the profile's width and options (untrained)."""
+def build_zoo_model(arch: str, zoo_model: ZooModel, num_classes: int, in_channels: int, seed: int = 0,
+                    device: torch.device | str | None = None) -> nn.Module:
+    """The network of ``arch`` at the profile's width and options (untrained; ``device="meta"``
+    for a shape-only model, e.g. to count parameters)."""
     return build(arch, num_classes, in_channels=in_channels, width=zoo_model.width, seed=seed,
-                 **zoo_model.options)
+                 device=device, **zoo_model.options)
 
 
 def load_member(root: str | Path, arch: str, sigma: float, zoo_model: ZooModel, num_classes: int,
@@ -54,6 +58,34 @@ def load_member(root: str | Path, arch: str, sigma: float, zoo_model: ZooModel, 
     net.load_state_dict(load_checkpoint(member_dir(root, arch, sigma) / "model.pt"))
     net = net.to(device).eval().requires_grad_(False)
     return Member(member_name(arch, sigma), arch, float(sigma), net)
+
+
+def rse_network(arch: str, zoo_model: ZooModel, baselines: BaselineParams, num_classes: int,
+                in_channels: int, seed: int, base: nn.Module | None = None) -> nn.Module:
+    """The RSE baseline's network of ``arch``: the zoo network (``base``, e.g. the unsmoothed
+    trained one that ``sem_baselines_train`` starts from; default a fresh one to load weights
+    into) with RSE's noise layers."""
+    net = base if base is not None else build_zoo_model(arch, zoo_model, num_classes, in_channels)
+    return add_noise_layers(net, baselines.rse_noise_init, baselines.rse_noise_inner,
+                            seed=derive_seed(seed, "sem", "rse-noise", arch))
+
+
+def load_baselines(root: str | Path, zoo_models: dict[str, ZooModel], baselines: BaselineParams,
+                   num_classes: int, in_channels: int = 3, seed: int = 0, *, rse: bool = True,
+                   adp: bool = True) -> tuple[list[nn.Module], list[nn.Module]]:
+    """The trained RSE networks and ADP members of section 4.3 (eval mode, frozen), as written by
+    ``sem_baselines_train`` under ``root`` (``rse/<arch>/model.pt``, ``adp/model.pt``)."""
+    rse_models, adp_models = [], []
+    if rse:
+        for a in baselines.archs:
+            net = rse_network(a, zoo_models[a], baselines, num_classes, in_channels, seed)
+            net.load_state_dict(load_checkpoint(Path(root) / "rse" / a / "model.pt"))
+            rse_models.append(net.eval().requires_grad_(False))
+    if adp:
+        adp_models = [build_zoo_model(a, zoo_models[a], num_classes, in_channels) for a in baselines.archs]
+        nn.ModuleList(adp_models).load_state_dict(load_checkpoint(Path(root) / "adp" / "model.pt"))
+        adp_models = [m.eval().requires_grad_(False) for m in adp_models]
+    return rse_models, adp_models
 
 
 def mark_exclusions(table: pd.DataFrame, fraction: float) -> pd.DataFrame:
