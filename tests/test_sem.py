@@ -18,7 +18,7 @@ from paperlib.config.schema import from_mapping
 from paperlib.defenses import Member
 from paperlib.metrics import broken_share, mean_asr, paired_difference, paired_mean_interval
 from paperlib.sem.collection import mark_exclusions, member_name, sem_member_keys, sigma_tag
-from paperlib.sem.curves import SemCurves, make_judge, run_curve, target_labels
+from paperlib.sem.curves import CurveJob, SemCurves, longest_first, make_judge, run_curve, run_curve_jobs, target_labels
 from paperlib.sem.table1 import paper_table1, table1_claims
 from paperlib.sem.verdicts import evaluate_curve_claims, figure_claims, largest_budget
 from tests.conftest import REPO
@@ -51,6 +51,7 @@ def error_for(tmp_path, mutate) -> str:
     (lambda d: d["sem"]["figures"]["fig4"].__setitem__("curves", ["A", "Z"]), "sem.figures.fig4.curves[1]"),
     (lambda d: d["sem"]["figures"]["fig4"].__setitem__("attacks", ["nes"]), "sem.figures.fig4.curves[0]"),
     (lambda d: d["sem"]["attack"].__setitem__("alpha", 1.5), "sem.attack.alpha"),
+    (lambda d: d["sem"].__setitem__("workers", 0), "sem.workers"),
     (lambda d: d["sem"]["strategy"].__setitem__("single_architecture_sigmas", [0.3]), "sem.strategy.single_architecture_sigmas"),
     (lambda d: d["sem"]["table1"].__setitem__("exclude_fraction", 1.0), "sem.table1.exclude_fraction"),
     (lambda d: d["sem"]["zoo"]["train"].__setitem__("input_noise_sigma", 0.5), "sem.zoo.train"),
@@ -241,3 +242,22 @@ def test_run_curve_is_reproducible_and_judges_with_eq6():
     plain = curves.setup("I").judged
     judge = make_judge(plain, attack, False, torch.Generator())
     assert judge(x, y).tolist() == (plain(x).argmax(1) != y).tolist()
+
+
+def test_curve_jobs_do_not_depend_on_their_order_or_on_sharing_one_loaded_collection():
+    """Each search seeds its own streams from its name, so a worker may run any job in any order
+    with the same result (what lets paperlib.parallel share a figure among processes)."""
+    curves, _ = tiny_curves()
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 3, 8, 8, generator=g)
+    y = torch.randint(0, 10, (6,), generator=g)
+    yt = target_labels(y, 10, torch.Generator().manual_seed(1))
+    jobs = [CurveJob("A", "pgd", False), CurveJob("F", "bim", True), CurveJob("B", "mim", False),
+            CurveJob("E", "nes", False), CurveJob("D", "pgd", True)]
+    forward = run_curve_jobs(jobs, {}, x, y, yt, seed=0, stream=("t",), curves=curves)
+    backward = run_curve_jobs(jobs[::-1], {}, x, y, yt, seed=0, stream=("t",), curves=tiny_curves()[0])[::-1]
+    for (a, _), (b, _) in zip(forward, backward):
+        pd.testing.assert_frame_equal(a.table, b.table)
+    alone = run_curve(curves.setup("F"), "bim", x, yt, curves.attack, targeted=True, seed=0, stream=("t",))
+    pd.testing.assert_frame_equal(forward[1][0].table, alone.table)
+    assert [str(j) for j in longest_first(jobs)][:2] == ["targeted pgd D", "targeted bim F"]

@@ -200,9 +200,11 @@ class SemParams:
     baselines: BaselineParams
     attack: AttackParams
     figures: dict[str, FigureParams]
+    workers: int          # processes (one thread each) for independent jobs: fine-tunes, Table 1, curves
 
     def validate(self, key: str) -> None:
         check_dataset(self.dataset, f"{key}.dataset")
+        require(self.workers >= 1, f"{key}.workers", f"must be >= 1, got {self.workers}")
         require(self.train_subset >= 0, f"{key}.train_subset", "must be >= 0 (0 = the whole split)")
         require(self.test_subset >= 0, f"{key}.test_subset", "must be >= 0 (0 = the whole split)")
         for a in self.baselines.archs:

@@ -17,17 +17,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .. import cpu_runtime
 from ..seeding import make_generator
 from . import cw, lenet, resnet
 from .init import init_weights
 from .normalization import ImageClassifier, Normalize, default_stats
 
 
-# CPU kernels slow down 10-100x on subnormal floats: here a WRN fine-tuned with Gaussian input
-# noise went from 0.15 s to over 30 s per epoch (channels_last, 2 cores) until they were flushed
-# to zero. Flushing changes nothing above 1e-38 and is deterministic; every process that builds a
-# model (training, evaluation, attacks) gets it.
-torch.set_flush_denormal(True)
+# Every process that builds a model (training, evaluation, attacks) gets the CPU settings of
+# paperlib.cpu_runtime: denormals flushed, and an allocator that does not page-fault every pass.
+cpu_runtime.apply()
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,14 @@ def build_zoo_model(arch: str, zoo_model: ZooModel, num_classes: int, in_channel
 
 def load_member(root: str | Path, arch: str, sigma: float, zoo_model: ZooModel, num_classes: int,
                 in_channels: int = 3, device: torch.device | str = "cpu") -> Member:
-    """A trained member, in eval mode, frozen (no parameter gradients), as a defenses ``Member``."""
+    """A trained member, in eval mode, frozen (no parameter gradients), as a defenses ``Member``.
+
+    Weights in channels_last: inputs stay NCHW, convolutions then run channels_last, which
+    evaluates the default profile's networks 1.2-2.3x faster on this CPU (Monte Carlo prediction,
+    one thread: GoogLeNet 18.5 -> 8.2 s, DenseNet121 4.9 -> 2.7 s)."""
     net = build_zoo_model(arch, zoo_model, num_classes, in_channels)
     net.load_state_dict(load_checkpoint(member_dir(root, arch, sigma) / "model.pt"))
-    net = net.to(device).eval().requires_grad_(False)
+    net = net.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
     return Member(member_name(arch, sigma), arch, float(sigma), net)
 
 
@@ -80,11 +84,11 @@ def load_baselines(root: str | Path, zoo_models: dict[str, ZooModel], baselines:
         for a in baselines.archs:
             net = rse_network(a, zoo_models[a], baselines, num_classes, in_channels, seed)
             net.load_state_dict(load_checkpoint(Path(root) / "rse" / a / "model.pt"))
-            rse_models.append(net.eval().requires_grad_(False))
+            rse_models.append(net.to(memory_format=torch.channels_last).eval().requires_grad_(False))
     if adp:
         adp_models = [build_zoo_model(a, zoo_models[a], num_classes, in_channels) for a in baselines.archs]
         nn.ModuleList(adp_models).load_state_dict(load_checkpoint(Path(root) / "adp" / "model.pt"))
-        adp_models = [m.eval().requires_grad_(False) for m in adp_models]
+        adp_models = [m.to(memory_format=torch.channels_last).eval().requires_grad_(False) for m in adp_models]
     return rse_models, adp_models
 
 

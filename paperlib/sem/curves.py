@@ -13,18 +13,21 @@ exponential then binary search of the smallest successful budget per image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from ..attacks import bim, mim, nes, pgd, spsa
-from ..config.sem import GRADIENT_ATTACKS, AttackParams, BaselineParams, StrategyParams
+from ..config.sem import GRADIENT_ATTACKS, AttackParams, BaselineParams, StrategyParams, ZooParams
 from ..defenses import RSEEnsemble, SEMDistribution, SmoothedEnsemble, StochasticDefense, StochasticEnsemble
 from ..defenses.ensemble import Member
 from ..metrics import SearchResult, asr_distortion_search, monte_carlo_counts, sem_attack_success
+from ..parallel import map_jobs
 from ..scenarios import sem as sem_scenarios
 from ..seeding import make_generator
+from .collection import load_baselines, load_member
 
 WHITE_BOX_CONTRASTS = ("F", "G", "H", "I")
 BLACK_BOX_CONTRASTS = ("J", "K", "L", "M")
@@ -205,3 +208,76 @@ def target_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator)
     """A random target class different from the true one, per image (targeted attacks)."""
     shift = torch.randint(1, num_classes, y.shape, generator=generator, device=generator.device)
     return (y + shift.to(y.device)) % num_classes
+
+
+def load_sem_curves(models_root: str | Path, baselines_root: str | Path, zoo: ZooParams, strategy: StrategyParams,
+                    baselines: BaselineParams, attack: AttackParams, sem_keys: Sequence[tuple[str, float]], *,
+                    num_classes: int, in_channels: int, seed: int, rse: bool, adp: bool) -> SemCurves:
+    """:class:`SemCurves` from the trained collection on disk (every member of ``zoo``, and the
+    RSE / ADP baselines when ``rse`` / ``adp``)."""
+    members = {(a, s): load_member(models_root, a, s, zoo.models[a], num_classes, in_channels)
+               for a in zoo.models for s in [0.0] + zoo.sigmas_of(a)}
+    rse_models, adp_models = load_baselines(baselines_root, zoo.models, baselines, num_classes, in_channels, seed,
+                                            rse=rse, adp=adp)
+    return SemCurves(strategy, baselines, attack, members, sem_keys, rse_models=rse_models,
+                     adp_models=adp_models, seed=seed)
+
+
+@dataclass(frozen=True)
+class CurveJob:
+    """One search of a figure: a curve under one attack, untargeted or targeted."""
+
+    curve: str
+    attack: str
+    targeted: bool
+
+    def __str__(self) -> str:
+        return f"{'targeted' if self.targeted else 'untargeted'} {self.attack} {self.curve}"
+
+
+# Members run per attack step, roughly (default profile): D's surrogate is every known member,
+# quantity 6-8 draws twice SEM's members, C runs SEM on the known half; a single model is cheapest.
+_RELATIVE_COST = {"D": 10.0, "quantity_high": 7.0, "C": 5.0, "G": 1.0, "I": 1.0, "K": 1.0, "M": 1.0}
+
+
+def longest_first(jobs: Sequence[CurveJob]) -> list[CurveJob]:
+    """``jobs`` ordered by expected cost, longest first (targeted searches take longer), so that
+    parallel workers finish together. Results do not depend on the order (see
+    :mod:`paperlib.parallel`)."""
+    def cost(j: CurveJob) -> float:
+        return _RELATIVE_COST.get(j.curve, 3.0) * (1.5 if j.targeted else 1.0)
+    return sorted(jobs, key=cost, reverse=True)
+
+
+_WORKER: dict = {}
+
+
+def _init_curve_worker(loader: dict, x: torch.Tensor, y: torch.Tensor, y_target: torch.Tensor, seed: int,
+                       stream: tuple, curves: SemCurves | None = None) -> None:
+    _WORKER.clear()
+    _WORKER.update(curves=curves if curves is not None else load_sem_curves(**loader), x=x, y=y,
+                   y_target=y_target, seed=seed, stream=stream)
+
+
+def _run_curve_job(job: CurveJob) -> SearchResult:
+    w = _WORKER
+    curves: SemCurves = w["curves"]
+    return run_curve(curves.setup(job.curve), job.attack, w["x"], w["y_target"] if job.targeted else w["y"],
+                     curves.attack, targeted=job.targeted, seed=w["seed"], stream=w["stream"])
+
+
+def run_curve_jobs(jobs: Sequence[CurveJob], loader: dict, x: torch.Tensor, y: torch.Tensor,
+                   y_target: torch.Tensor, *, seed: int, stream: Sequence = (), workers: int = 1,
+                   curves: SemCurves | None = None) -> list[tuple[SearchResult, float]]:
+    """Every search of ``jobs`` and its wall time in seconds (in the order of ``jobs``), in
+    ``workers`` processes.
+
+    ``loader``: the keyword arguments of :func:`load_sem_curves`, with which each worker loads
+    the collection once; ``curves``: an already loaded one to use when ``workers`` is 1.
+    ``y``: true labels; ``y_target``: targets of the targeted jobs."""
+    order = longest_first(jobs)
+    results = map_jobs(_run_curve_job, order, workers=workers, initializer=_init_curve_worker,
+                       initargs=(loader, x, y, y_target, seed, tuple(stream), curves if workers == 1 else None),
+                       with_seconds=True)
+    by_job = dict(zip(order, results))
+    return [by_job[j] for j in jobs]

@@ -9,14 +9,20 @@ live in ``claims/sem.yaml`` (``table1``); :func:`paper_table1` reads them and
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import torch
 from statsmodels.stats.proportion import proportion_confint
 
 from ..claims import Claim, load_claims_file
+from ..config.sem import Table1Params, ZooParams
 from ..defenses.ensemble import Member
 from ..metrics import Smooth, approximate_certified_accuracy
+from ..parallel import map_jobs
+from ..seeding import make_generator
 from ..train import predict_logits
+from .collection import load_member, member_name
 
 
 def member_accuracy(member: Member, x: torch.Tensor, y: torch.Tensor, *, mc_draws: int, alpha: float,
@@ -58,3 +64,36 @@ def table1_claims(tolerance: float) -> dict[tuple[str, float], Claim]:
             where=t["where"], paper_value=r.paper, rule=t["rule"], tolerance=tolerance,
             paper_setting={"train": "full CIFAR-10, full width"})
     return out
+
+
+_WORKER: dict = {}
+
+
+def _init_table1_worker(models_root: str, zoo: ZooParams, t1: Table1Params, x: torch.Tensor, y: torch.Tensor,
+                        num_classes: int, in_channels: int, seed: int) -> None:
+    _WORKER.clear()
+    _WORKER.update(models_root=models_root, zoo=zoo, t1=t1, x=x, y=y, num_classes=num_classes,
+                   in_channels=in_channels, seed=seed)
+
+
+def _evaluate_one(key: tuple[str, float]) -> tuple[dict, torch.Tensor]:
+    w = _WORKER
+    arch, sigma = key
+    member = load_member(w["models_root"], arch, sigma, w["zoo"].models[arch], w["num_classes"], w["in_channels"])
+    t1 = w["t1"]
+    return member_accuracy(member, w["x"], w["y"], mc_draws=t1.mc_draws, alpha=t1.predict_alpha, chunk=t1.chunk,
+                           generator=make_generator(w["seed"], "sem", "table1", arch, sigma),
+                           num_classes=w["num_classes"])
+
+
+def evaluate_collection(models_root: str | Path, zoo: ZooParams, t1: Table1Params, x: torch.Tensor, y: torch.Tensor,
+                        *, num_classes: int, in_channels: int, seed: int,
+                        workers: int = 1) -> dict[tuple[str, float], tuple[dict, torch.Tensor]]:
+    """:func:`member_accuracy` of every model of the collection (``{(arch, sigma): (row, ok)}``,
+    in ``zoo`` order), the models shared among ``workers`` processes, each drawing from a stream
+    named by its architecture and sigma."""
+    keys = [(a, float(s)) for a in zoo.models for s in [0.0] + zoo.sigmas_of(a)]
+    out = map_jobs(_evaluate_one, keys, workers=workers, initializer=_init_table1_worker,
+                   initargs=(str(models_root), zoo, t1, x, y, num_classes, in_channels, seed),
+                   describe=lambda k: member_name(*k), log=None)
+    return dict(zip(keys, out))
