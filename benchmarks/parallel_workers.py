@@ -61,7 +61,6 @@ def main() -> None:
         single = one_pass_per_arch(cores, batch)
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(2) as pool:
-            t0 = time.perf_counter()
             each = pool.map(_worker, [(max(1, cores // 2), batch)] * 2)
             pair_wall = max(each)
         speedup = 2 * single / pair_wall

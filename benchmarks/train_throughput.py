@@ -2,12 +2,15 @@
 
 Reference loop: the usual CIFAR recipe: a ``torch.utils.data.DataLoader`` over a Dataset that
 applies torchvision transforms per image (RandomCrop(32, padding=4), RandomHorizontalFlip,
-conversion to float), fp32, contiguous memory format, SGD step; nothing else.
+conversion to float), fp32, contiguous memory format, SGD step; nothing else. It runs in a
+spawned process with ``PAPERLIB_CPU_RUNTIME=off``, so it does not get the process settings of
+:mod:`paperlib.cpu_runtime` (flushed denormals, glibc allocator tuning) that every paperlib
+process gets: those are part of what the engine brings.
 Engine: :func:`paperlib.train.train` with the data as uint8 tensors and augmentation on whole
 batches, in fp32, fp32 + ``channels_last`` and bf16 autocast + ``channels_last`` (bf16 only at
 the small width when the CPU lacks native bf16 kernels: it is then far slower, see
-:func:`paperlib.train.bf16_is_fast`). Both train ResNet18 (CIFAR form) at full width and at the default
-profile's width 1/4, batch 128, on synthetic 32x32 images (throughput does not depend on the
+:func:`paperlib.train.bf16_is_fast`). Both train ResNet18 (CIFAR form) at full width, at width 1/4 (the issue's
+example) and at the default profile's SEM width 1/8, batch 128, on synthetic 32x32 images (throughput does not depend on the
 pixel values).
 
 Writes ``benchmarks/results/train_throughput.json``: images/s per workload (median over
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -34,6 +38,7 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2 as T
 
+from paperlib.cpu_runtime import ENV_SWITCH
 from paperlib.models import build, count_parameters
 from paperlib.train import TrainConfig, bf16_is_fast, train
 from paperlib.train.checkpoint import write_json_atomic
@@ -86,6 +91,25 @@ def reference_images_per_s(width: float, x, y, steps: int, repeats: int) -> floa
     return statistics.median(rates)
 
 
+def _bare_reference(width: float, x, y, steps: int, repeats: int, threads: int) -> tuple[float, bool]:
+    torch.set_num_threads(threads)
+    flushed = float(torch.tensor([1e-40]) * 1.0) == 0.0
+    return reference_images_per_s(width, x, y, steps, repeats), flushed
+
+
+def bare_reference_images_per_s(width: float, x, y, steps: int, repeats: int) -> float:
+    """:func:`reference_images_per_s` in a fresh spawned process without paperlib's CPU settings."""
+    os.environ[ENV_SWITCH] = "off"
+    try:
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            rate, flushed = pool.apply(_bare_reference, (width, x, y, steps, repeats, torch.get_num_threads()))
+    finally:
+        del os.environ[ENV_SWITCH]
+    if flushed:
+        raise RuntimeError("the reference process flushed denormals: paperlib.cpu_runtime was applied")
+    return rate
+
+
 def engine_images_per_s(width: float, x, y, steps: int, repeats: int, precision: str,
                         channels_last: bool) -> float:
     """paperlib.train.train on ``steps`` batches per epoch; images/s as the engine reports it."""
@@ -106,7 +130,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="torch threads; use fewer than the cores when other processes share the machine "
                              "(oversubscribed OpenMP threads make every number collapse)")
-    parser.add_argument("--widths", type=float, nargs="+", default=[0.25, 1.0])
+    parser.add_argument("--widths", type=float, nargs="+", default=[0.125, 0.25, 1.0],
+                        help="ResNet18 widths (0.125: the default profile's SEM member; 0.25: the issue's example)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "train_throughput.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -120,11 +145,11 @@ def main() -> None:
         steps, repeats = (4, args.repeats) if width < 1 else (1, 2)
         n_params = count_parameters(build("resnet18", 10, width=width, device="meta"))
         t0 = time.perf_counter()
-        ref = reference_images_per_s(width, x, y, steps, repeats)
+        ref = bare_reference_images_per_s(width, x, y, steps, repeats)
         row = {"model": "resnet18", "width": width, "parameters": n_params, "batch_size": BATCH,
                "reference_fp32_img_per_s": round(ref, 1)}
         variants = [("fp32", False), ("fp32", True)]
-        if fast_bf16 or width < 1:  # bf16 without native kernels: measured once, at the small width
+        if fast_bf16 or width == 0.25:  # bf16 without native kernels: measured once, at width 1/4
             variants.append(("bf16", True))
         for precision, cl in variants:
             name = f"engine_{precision}{'_channels_last' if cl else ''}"

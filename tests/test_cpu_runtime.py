@@ -1,6 +1,9 @@
 """paperlib.cpu_runtime: the process-wide settings importing paperlib.models applies."""
 
+import os
 import platform
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -22,3 +25,12 @@ def test_allocator_settings_are_accepted_by_glibc():
     for n in (1, 1 << 10, 1 << 20, 10 << 20, 40 << 20):
         t = torch.ones(n // 4)
         assert float(t.sum()) == n // 4
+
+
+def test_environment_switch_leaves_a_bare_process():
+    """With PAPERLIB_CPU_RUNTIME=off a fresh process keeps subnormal floats (the switch works)."""
+    code = ("import torch, paperlib.models; from paperlib import cpu_runtime; "
+            "print(float(torch.tensor([1e-40]) * 1.0) > 0, cpu_runtime.apply())")
+    env = {**os.environ, "PAPERLIB_CPU_RUNTIME": "off"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
