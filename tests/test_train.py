@@ -170,6 +170,18 @@ def test_recommended_precision_follows_hardware_support():
                   seed=0, progress=False)
 
 
+def test_auto_precision_is_the_recommended_one_and_is_recorded_resolved():
+    """precision='auto' trains exactly as the explicit recommended precision would, and the
+    history records that precision, not 'auto' (so a resumed run on another machine is refused)."""
+    x, y = _toy(64)
+    auto, explicit = TinyNet(), TinyNet()
+    base = dict(epochs=1, batch_size=32, augment=False)
+    hist = train(auto, x, y, TrainConfig(precision="auto", **base), seed=3, progress=False)
+    train(explicit, x, y, TrainConfig(precision=recommended_precision("cpu"), **base), seed=3, progress=False)
+    assert hist["config"]["precision"] == recommended_precision("cpu")
+    assert _same_weights(auto, explicit)
+
+
 def test_same_seed_same_weights_different_seed_different():
     x, y = _toy(128)
     cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05, augment=True, crop_padding=2, flip=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "inverse_time")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "bf16", "auto")
 ADV_MODES = ("per_example", "per_batch")
 
 
@@ -87,7 +87,9 @@ class TrainConfig:
       - ``label_smoothing``: as in ``torch.nn.functional.cross_entropy``;
       - ``noise_layers``: RSE noise layers active during training (no effect on models without);
       - ``adversarial``: an :class:`AdvTrainConfig`.
-    Speed: ``precision`` ``"fp32"`` or ``"bf16"`` (autocast on the model's device);
+    Speed: ``precision`` ``"fp32"``, ``"bf16"`` (autocast on the model's device) or ``"auto"``
+    (bf16 where the device has fast bf16 kernels, else fp32: see
+    :func:`paperlib.train.recommended_precision`; the history records the precision used);
     ``channels_last`` memory format for model and inputs.
     Checkpoints: a resumable checkpoint every ``checkpoint_every`` epochs (0 = only at the end).
     """

@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -232,6 +233,10 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
     soft = y_train.is_floating_point()
     if loss is None:
         loss = cross_entropy(config.label_smoothing)
+    if config.precision == "auto":
+        # Resolved before anything is recorded: history, checkpoints and resume checks carry the
+        # precision actually used on this device.
+        config = replace(config, precision=recommended_precision(device))
     if config.precision == "bf16" and not bf16_is_fast(device):
         warnings.warn(f"precision='bf16' on {device} without native bf16 kernels: expect training to be "
                       f"several times slower than fp32 (see paperlib.train.recommended_precision)",
