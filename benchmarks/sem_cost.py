@@ -11,8 +11,9 @@ Reads a finished run of the pipeline (default: this checkout) and writes
   FLOPs and parameters both scale with width squared), and the curves' cost scaled by images,
   iterations, EOT draws, Monte Carlo draws, search steps and queries;
 * an estimated GPU time = the scaled CPU time divided by an assumed GPU speed-up over these 2
-  cores (``--gpu-speedup``, default 300: an H100 in bf16 against 2 AVX2 cores in fp32 for
-  convolutional training, a planning number, not a measurement). When a GPU is lent, replace
+  cores (``--gpu-speedup``, default 300: an H100 in bf16 against the 2 cores the run was measured
+  on, which train full-width ResNet18 at 68 img/s in fp32 and 221 img/s in bf16 on an AMX Xeon
+  (``benchmarks/results/train_throughput.json``); a planning number, not a measurement). When a GPU is lent, replace
   the assumption by ``benchmarks/train_throughput.py`` run on it.
 
 Usage: ``python benchmarks/sem_cost.py [--run-dir .] [--gpu-speedup 300]``.
