@@ -8,7 +8,8 @@ images (speed does not depend on pixel values or weights) on each of the 17 arch
 worker process) and with every usable core (the unsmoothed model, trained in the notebook's
 process). Variants: fp32 NCHW, fp32 channels_last, and bf16 autocast + channels_last where the CPU
 has native bf16 kernels (:func:`paperlib.train.bf16_is_fast`). One warm-up epoch first
-(oneDNN primitive creation); the median of ``--repeats`` epochs is kept.
+(oneDNN primitive creation); the median of ``--repeats`` epochs is kept. The timing loop is
+``train_throughput.engine_images_per_s``.
 
 Writes ``benchmarks/results/sem_zoo_formats.json``. Run: ``python benchmarks/sem_zoo_formats.py``
 (about 4 minutes on 2 idle cores).
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -31,22 +31,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from paperlib.config import load_params  # noqa: E402
-from paperlib.models import build  # noqa: E402
 from paperlib.parallel import usable_cores  # noqa: E402
-from paperlib.train import TrainConfig, bf16_is_fast, train  # noqa: E402
+from paperlib.train import bf16_is_fast  # noqa: E402
 from paperlib.train.checkpoint import write_json_atomic  # noqa: E402
 
-BATCH, STEPS = 128, 3
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from train_throughput import BATCH, engine_images_per_s  # noqa: E402  (the one timing loop)
 
-
-def images_per_s(arch: str, width: float, options: dict, x, y, precision: str, channels_last: bool,
-                 repeats: int) -> float:
-    cfg = TrainConfig(epochs=1, batch_size=BATCH, lr=0.05, augment=True, precision=precision,
-                      channels_last=channels_last, schedule="constant", checkpoint_every=0)
-    net = build(arch, 10, width=width, seed=0, **options)
-    train(net, x[:BATCH], y[:BATCH], cfg, seed=0, progress=False)  # warm-up
-    return statistics.median(train(net, x, y, cfg, seed=r + 1, progress=False)["images_per_s"][0]
-                             for r in range(repeats))
+STEPS = 3
 
 
 def main() -> None:
@@ -67,7 +59,8 @@ def main() -> None:
             for precision, cl in variants:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    rate = images_per_s(arch, m.width, dict(m.options), x, y, precision, cl, args.repeats)
+                    rate = engine_images_per_s(m.width, x, y, STEPS, args.repeats, precision, cl,
+                                               arch=arch, options=dict(m.options))
                 row[f"{precision}{'_channels_last' if cl else ''}_img_per_s"] = round(rate, 1)
             row["best"] = max((k for k in row if k.endswith("_img_per_s")), key=row.get).removesuffix("_img_per_s")
             print(json.dumps(row), flush=True)

@@ -111,11 +111,13 @@ def bare_reference_images_per_s(width: float, x, y, steps: int, repeats: int) ->
 
 
 def engine_images_per_s(width: float, x, y, steps: int, repeats: int, precision: str,
-                        channels_last: bool) -> float:
-    """paperlib.train.train on ``steps`` batches per epoch; images/s as the engine reports it."""
+                        channels_last: bool, arch: str = "resnet18", options: dict | None = None) -> float:
+    """paperlib.train.train on ``steps`` batches per epoch; images/s as the engine reports it
+    (median of ``repeats`` epochs after a warm-up). ``arch``/``options``: any registry network
+    (``benchmarks/sem_zoo_formats.py`` times the default SEM zoo with it)."""
     cfg = TrainConfig(epochs=1, batch_size=BATCH, lr=0.05, augment=True, precision=precision,
                       channels_last=channels_last, schedule="constant", checkpoint_every=0)
-    model = build("resnet18", 10, width=width, seed=0)
+    model = build(arch, 10, width=width, seed=0, **(options or {}))
     train(model, x[:2 * BATCH], y[:2 * BATCH], cfg, seed=0, progress=False)  # warm-up
     rates = []
     for r in range(repeats):
