@@ -15,7 +15,9 @@ schedule, so changing ``workers`` may change the last digits (not the seeds) of 
 
 Workers start with ``spawn`` (safe after PyTorch has started threads, and inside a Jupyter
 kernel): ``fn`` and ``initializer`` must be importable module-level functions, and state they
-share (loaded models, data) is built once per worker by ``initializer``.
+share (loaded models, data) is built once per worker by ``initializer``; for that,
+:func:`paperlib.zoo.workers.map_shared` (``fn(state, job)`` with ``state = factory(*args)``)
+is the one way every paper uses, rather than a module-level dict per caller.
 """
 
 from __future__ import annotations

@@ -56,6 +56,33 @@ def _replace(src: Path, dst: Path) -> None:
     os.replace(src, dst)
 
 
+def _kernel_manager_class():
+    """A Jupyter kernel manager whose kernel is this interpreter (``sys.executable``).
+
+    ``kernel_name="python3"`` alone would start whatever the Jupyter path's ``python3``
+    kernelspec names (a user's ``~/.local/share/jupyter/kernels/python3`` from another
+    environment, say), not necessarily the environment the stage was started with
+    (``bin/project-python``); the kernel must import the same paperlib and packages.
+    """
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from traitlets import default
+
+    class ThisInterpreterSpecs(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            return KernelSpec(
+                argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                display_name=f"Python ({sys.executable})", language="python",
+            )
+
+    class ThisInterpreterKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self) -> KernelSpecManager:
+            return ThisInterpreterSpecs(data_dir=self.data_dir)
+
+    return ThisInterpreterKernelManager
+
+
 def run_notebook(
     notebook: Path,
     executed: Path,
@@ -96,6 +123,7 @@ def run_notebook(
                 str(staged_nb),
                 parameters=parameters,
                 kernel_name="python3",
+                kernel_manager_class=_kernel_manager_class(),  # the kernel runs on sys.executable
                 progress_bar=False,
                 log_output=True,
                 cwd=os.getcwd(),

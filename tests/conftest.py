@@ -1,4 +1,4 @@
-"""Shared fixtures of the frame's tests (paths; the offline mirror)."""
+"""Shared fixtures of the frame's tests (paths; the offline mirror, where there is one)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def mirror_root() -> Path | None:
+    """The offline dataset mirror, chosen as the Makefile chooses it for the pipeline:
+    ``PAPERLIB_DATA_MIRROR`` when set (empty, or a folder without the mirror's README, means
+    no mirror: download), else ``../shared/data`` when it exists, else none."""
     env = os.environ.get("PAPERLIB_DATA_MIRROR")
-    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
-        if (candidate / "README.md").is_file():
-            return candidate
+    candidate = REPO.parent / "shared" / "data" if env is None else Path(env) if env else None
+    if candidate is not None and (candidate / "README.md").is_file():
+        return candidate
     return None
 
 

@@ -39,8 +39,8 @@ def test_every_profile_is_valid_and_named_after_itself():
 
 
 def _key_tree(node, prefix=""):
-    """Dotted keys of a raw params tree; model names, family options and per-architecture
-    sigma lists are data, not keys."""
+    """Dotted keys of a raw params tree; model names, family options, per-architecture sigma lists
+    and per-architecture training overrides are data, not keys."""
     keys = set()
     if isinstance(node, dict):
         for k, v in node.items():
@@ -48,7 +48,8 @@ def _key_tree(node, prefix=""):
             if prefix.endswith(".models"):
                 key = f"{prefix}.<name>"
             keys.add(key)
-            if not key.endswith(".options"):  # family options are data (they differ by width)
+            # family options and per-architecture training overrides are data (they differ by profile)
+            if not key.endswith((".options", ".train")) or ".models." not in key:
                 keys |= _key_tree(v, key)
     return keys
 
@@ -100,7 +101,8 @@ def test_unreadable_files_are_named(tmp_path):
 
 def test_lookup_returns_plain_values():
     params = load_params(REPO / "profiles" / "smoke.yaml")
-    assert lookup(params, "slice.models.cw_t10") == {"arch": "cw_cifar", "width": 1.0, "temperature": 10.0}
+    assert lookup(params, "slice.models.cw_t10") == {"arch": "cw_cifar", "width": 1.0, "temperature": 10.0,
+                                                     "logit_scale": 10.0}
     assert lookup(params, "seed") == 0
     with pytest.raises(ParamsError, match="slice.nope"):
         lookup(params, "slice.nope")
@@ -111,3 +113,84 @@ def test_ints_are_accepted_where_floats_are_expected(tmp_path):
     raw["slice"]["models"]["cw_t10"]["width"] = 1
     params = load_params(write(tmp_path, copy.deepcopy(raw)))
     assert isinstance(params.slice.models["cw_t10"].width, float)
+
+
+# ------------------------------------------------- sections found by name (one module per paper)
+
+
+def test_unknown_top_level_key_lists_the_known_sections(tmp_path):
+    message = error_for(tmp_path, lambda r: r.update(clm={"dataset": "mnist"}))
+    assert message.startswith(f"{tmp_path / 'params.yaml'}: clm: unknown key"), message
+    assert "paperlib/config/clm.py" in message
+    assert "known sections: ['data', 'profile', 'report', 'seed', 'sem', 'slice']" in message
+
+
+def test_a_known_section_missing_from_the_file_is_an_error(tmp_path):
+    message = error_for(tmp_path, lambda r: r.pop("sem"))
+    assert message == f"{tmp_path / 'params.yaml'}: sem: missing required key", message
+
+
+@pytest.mark.parametrize("section", ["slice", "sem"])
+def test_a_section_dataset_must_be_prepared_by_the_data_stage(tmp_path, section):
+    def mutate(r):
+        r["data"]["datasets"] = ["cifar10"]
+        r[section]["dataset"] = "mnist"
+    message = error_for(tmp_path, mutate)
+    assert message.endswith(f"{section}.dataset: 'mnist' is not prepared by data.datasets ['cifar10']"), message
+
+
+NEW_SECTION = '''
+from dataclasses import dataclass
+
+from paperlib.config.schema import require
+
+
+@dataclass(frozen=True)
+class NewPaperParams:
+    dataset: str
+    rounds: int
+
+    def validate(self, key):
+        require(self.rounds >= 1, f"{key}.rounds", f"must be >= 1, got {self.rounds}")
+
+    def validate_params(self, key, params):
+        require(self.rounds <= params.seed + 100, f"{key}.rounds", "at most seed + 100")
+
+
+SECTION = NewPaperParams
+'''
+
+
+@pytest.fixture
+def extra_section_dir(tmp_path, monkeypatch):
+    """A folder on ``paperlib.config``'s search path holding a new paper's section module."""
+    import sys
+
+    import paperlib.config
+
+    folder = tmp_path / "extra"
+    folder.mkdir()
+    (folder / "newpaper.py").write_text(NEW_SECTION)
+    monkeypatch.setattr(paperlib.config, "__path__", [*paperlib.config.__path__, str(folder)])
+    yield folder
+    sys.modules.pop("paperlib.config.newpaper", None)
+
+
+def test_a_new_section_is_found_by_its_key_and_validated(tmp_path, extra_section_dir):
+    raw = default_raw()
+    raw["newpaper"] = {"dataset": raw["data"]["datasets"][0], "rounds": 3}
+    params = load_params(write(tmp_path, raw))
+    assert lookup(params, "newpaper") == {"dataset": raw["data"]["datasets"][0], "rounds": 3}
+    assert params.newpaper.rounds == 3 and params.sem.dataset == raw["sem"]["dataset"]
+    raw["newpaper"]["rounds"] = 0
+    with pytest.raises(ParamsError, match=r"params.yaml: newpaper.rounds: must be >= 1, got 0"):
+        load_params(write(tmp_path, raw))
+    raw["newpaper"] = {"dataset": "stl10", "rounds": 3}
+    with pytest.raises(ParamsError, match=r"newpaper.dataset: 'stl10' is not prepared by data.datasets"):
+        load_params(write(tmp_path, raw))
+    raw["newpaper"] = {"dataset": raw["data"]["datasets"][0], "rounds": 500}
+    with pytest.raises(ParamsError, match=r"newpaper.rounds: at most seed \+ 100"):
+        load_params(write(tmp_path, raw))
+    del raw["newpaper"]
+    with pytest.raises(ParamsError, match=r"newpaper: missing required key"):
+        load_params(write(tmp_path, raw))

@@ -136,3 +136,69 @@ def test_class_balanced_subset_is_balanced_reproducible_and_random():
     assert len(a) == 200 and len(set(a.tolist())) == 200
     assert torch.bincount(y[a], minlength=10).tolist() == [20] * 10
     assert sorted(class_balanced_subset(y, 0, make_generator(0, "s")).tolist()) == list(range(1000))
+
+
+# ------------------------------------------- the tests' own data: mirror where there is one, else download
+
+
+def _write_idx(path, arr: np.ndarray) -> None:
+    """An uncompressed IDX file of unsigned bytes (what torchvision leaves in ``MNIST/raw``)."""
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(header + np.ascontiguousarray(arr, dtype=np.uint8).tobytes())
+
+
+def test_tiny_models_data_without_a_mirror_comes_from_the_download(mirror, tmp_path, monkeypatch):
+    """``PAPERLIB_DATA_MIRROR`` naming an empty folder hides the mirror: the tests' loader then
+    takes the data stage's torchvision path. The download is faked offline: it writes the
+    torchvision layout from the mirror's files, with a 6,000-image training set (the mirror's
+    5,000 plus 1,000 test images) from which the loader must pick 500 images per digit."""
+    import torchvision.datasets as tvd
+    from _tiny_models import load_mnist, prepare_mnist
+
+    from paperlib.data.mirror import read_idx
+
+    files = {role: read_idx(mirror / entry.path) for role, entry in MNIST.mirror.items()}
+    fake_train_x = np.concatenate([files["train_images"], files["test_images"][:1000]])
+    fake_train_y = np.concatenate([files["train_labels"], files["test_labels"][:1000]])
+    downloads = []
+
+    def fake_download(self):
+        raw = tmp_path / "downloads" / "MNIST" / "raw"
+        assert self.raw_folder == str(raw)
+        raw.mkdir(parents=True, exist_ok=True)
+        for stem, x, y in (("train", fake_train_x, fake_train_y), ("t10k", files["test_images"], files["test_labels"])):
+            _write_idx(raw / f"{stem}-images-idx3-ubyte", x)
+            _write_idx(raw / f"{stem}-labels-idx1-ubyte", y)
+        downloads.append(self.train)
+
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PAPERLIB_DATA_MIRROR", str(tmp_path / "empty"))
+    monkeypatch.setattr(tvd.MNIST, "download", fake_download)
+    folder = prepare_mnist(tmp_path / "prepared", download_root=tmp_path / "downloads")
+    assert downloads == [True, False]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["source"] == "torchvision" and manifest["counts"] == {"train": 6000, "test": 10000}
+
+    data = load_mnist(tmp_path / "prepared")
+    x, y = data["train5k"]
+    assert x.shape == (5000, 1, 28, 28) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert torch.bincount(y).tolist() == [500] * 10 and torch.equal(y, torch.sort(y).values)
+    pool = {img.tobytes(): label for img, label in zip(fake_train_x, fake_train_y)}
+    as_bytes = (x * 255).round().to(torch.uint8).numpy()
+    assert all(pool[img.tobytes()] == label for img, label in zip(as_bytes, y.tolist()))
+    assert torch.equal(load_mnist(tmp_path / "prepared")["train5k"][0], x)  # the same subset every time
+    tx, ty = data["test"]
+    assert torch.equal(ty, torch.from_numpy(files["test_labels"].astype(np.int64)))
+    assert torch.equal((tx * 255).round().to(torch.uint8).squeeze(1), torch.from_numpy(files["test_images"].copy()))
+
+
+def test_tiny_models_data_with_the_mirror_is_the_mirror_itself(mirror):
+    """With the mirror, the tests train on its 5,000-image subset exactly (their numbers unchanged)."""
+    from _tiny_models import mnist
+
+    from paperlib.data.mirror import read_idx
+
+    x, y = mnist("train5k")
+    assert torch.equal(y, torch.from_numpy(read_idx(mirror / MNIST.mirror["train_labels"].path).astype(np.int64)))
+    assert torch.equal((x * 255).round().to(torch.uint8).squeeze(1),
+                       torch.from_numpy(read_idx(mirror / MNIST.mirror["train_images"].path).copy()))

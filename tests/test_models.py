@@ -270,3 +270,23 @@ def test_gaussian_noise_statistics():
     assert abs(out.mean().item()) < 0.005 and abs(out.std().item() - 0.5) < 0.005
     with pytest.raises(ValueError, match="sigma"):
         GaussianNoise(-1.0)
+
+
+def test_torch_free_name_list_matches_the_registry():
+    """params validation checks names against paperlib.config.architectures (no torch import)."""
+    from paperlib.models import ARCHITECTURES
+    from paperlib.config.architectures import ARCHITECTURE_NAMES
+
+    assert tuple(sorted(ARCHITECTURE_NAMES)) == ARCHITECTURES
+
+
+def test_params_validation_does_not_import_torch(repo):
+    """A notebook stage validates params.yaml in the runner process before its kernel starts;
+    importing torch there cost 3-4 s per stage (benchmarks/stage_overhead.py)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from paperlib.config import load_params; load_params('params.yaml'); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -45,7 +45,8 @@ def test_success_moves_outputs_into_place(workdir):
     assert main([str(nb), *ARGS]) == 0
     assert (workdir / "models" / "m" / "w.txt").read_text() == "weights"
     record = json.loads((workdir / "res" / "r.json").read_text())
-    assert record["seed"] == 0 and record["model"] == {"arch": "cw_cifar", "width": 1.0, "temperature": 10.0}
+    assert record["seed"] == 0 and record["model"] == {"arch": "cw_cifar", "width": 1.0, "temperature": 10.0,
+                                                       "logit_scale": 10.0}
     assert record["final"] == {"out_dir": "models/m", "report_file": "res/r.json", "executed": "nb/out.ipynb"}
     assert (workdir / "nb" / "out.ipynb").is_file()
     assert not [p for p in os.listdir(workdir) if p.startswith(".stage-")]

@@ -261,3 +261,59 @@ def test_curve_jobs_do_not_depend_on_their_order_or_on_sharing_one_loaded_collec
     alone = run_curve(curves.setup("F"), "bim", x, yt, curves.attack, targeted=True, seed=0, stream=("t",))
     pd.testing.assert_frame_equal(forward[1][0].table, alone.table)
     assert [str(j) for j in longest_first(jobs)][:2] == ["targeted pgd D", "targeted bim F"]
+
+
+# ---------------------------------------------------------------- loading the collection (zoo layer)
+
+
+def test_members_and_baselines_load_through_the_zoo_layer(tmp_path):
+    """SEM's layout on top of paperlib.zoo.store: a member is ``<root>/<arch>/sigma_<s>``, the
+    baselines ``rse/<arch>`` and ``adp``; each comes back frozen, in eval mode, with the saved
+    weights; a member saved at another width names its directory."""
+    from paperlib.config.sem import ZooModel
+    from paperlib.sem.collection import build_zoo_model, load_baselines, load_member, member_dir, rse_network
+
+    zoo = {"lenet5": ZooModel(width=0.25), "cw_mnist": ZooModel(width=0.25)}
+    d = raw("smoke")["sem"]["baselines"]
+    baselines = from_mapping(BaselineParams, {**d, "archs": ["lenet5", "cw_mnist"], "single": "lenet5"}, "b")
+    net = build_zoo_model("lenet5", zoo["lenet5"], 10, 1, seed=5)
+    member_dir(tmp_path, "lenet5", 0.25).mkdir(parents=True)
+    torch.save(net.state_dict(), member_dir(tmp_path, "lenet5", 0.25) / "model.pt")
+    m = load_member(tmp_path, "lenet5", 0.25, zoo["lenet5"], 10, 1)
+    assert (m.name, m.arch, m.sigma) == ("lenet5@0.25", "lenet5", 0.25)
+    assert not m.model.training and not any(p.requires_grad for p in m.model.parameters())
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in m.model.state_dict().items())
+    with pytest.raises(ValueError, match=r"sigma_0\.25.*'lenet5' \(width 0\.5"):
+        load_member(tmp_path, "lenet5", 0.25, ZooModel(width=0.5), 10, 1)
+    with pytest.raises(FileNotFoundError, match=r"sigma_1[/\\]model\.pt"):
+        load_member(tmp_path, "lenet5", 1.0, zoo["lenet5"], 10, 1)
+
+    rse = {a: rse_network(a, zoo[a], baselines, 10, 1, seed=0, base=build_zoo_model(a, zoo[a], 10, 1, seed=9))
+           for a in baselines.archs}
+    adp = torch.nn.ModuleList([build_zoo_model(a, zoo[a], 10, 1, seed=11) for a in baselines.archs])
+    for a, r in rse.items():
+        (tmp_path / "b" / "rse" / a).mkdir(parents=True)
+        torch.save(r.state_dict(), tmp_path / "b" / "rse" / a / "model.pt")
+    (tmp_path / "b" / "adp").mkdir(parents=True)
+    torch.save(adp.state_dict(), tmp_path / "b" / "adp" / "model.pt")
+    rse_models, adp_models = load_baselines(tmp_path / "b", zoo, baselines, 10, 1, seed=0)
+    for loaded, saved in zip(rse_models + adp_models, list(rse.values()) + list(adp)):
+        assert not loaded.training and not any(p.requires_grad for p in loaded.parameters())
+        assert all(torch.equal(v, saved.state_dict()[k]) for k, v in loaded.state_dict().items())
+    (tmp_path / "b" / "rse" / "cw_mnist" / "model.pt").replace(tmp_path / "b" / "rse" / "lenet5" / "model.pt")
+    with pytest.raises(ValueError, match=r"rse[/\\]lenet5.*RSE's noisy architecture 'lenet5'"):
+        load_baselines(tmp_path / "b", zoo, baselines, 10, 1, seed=0, adp=False)
+
+
+def test_member_accuracy_keeps_table1s_columns():
+    from paperlib.sem.table1 import member_accuracy
+
+    model = Tiny(0)
+    x = torch.rand(8, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    y = model(x).argmax(1)
+    y[:3] = (y[:3] + 1) % 10
+    row, ok = member_accuracy(Member("t@0", "t", 0.0, model), x, y, mc_draws=10, alpha=0.001, chunk=4,
+                              generator=torch.Generator().manual_seed(0))
+    assert list(row) == ["arch", "sigma", "accuracy", "ci_low", "ci_high", "correct", "n", "abstained"]
+    assert (row["arch"], row["sigma"], row["accuracy"], row["correct"]) == ("t", 0.0, 5 / 8, 5)
+    assert ok.tolist() == [False] * 3 + [True] * 5

@@ -16,9 +16,9 @@ from torch import nn
 from paperlib.models import build
 from paperlib.models.noise import noise_layers
 from paperlib.seeding import make_generator
-from paperlib.train import (AdvTrainConfig, Callback, TrainConfig, adp_loss, bf16_is_fast, evaluate, fgsm,
-                            load_checkpoint, lr_at, pgd_linf, predict_logits, random_crop,
-                            random_flip, recommended_precision, train, train_joint)
+from paperlib.train import (AdvTrainConfig, Callback, TrainConfig, adp_loss, bf16_is_fast, evaluate,
+                            fgsm_training_attack, load_checkpoint, lr_at, pgd_linf_training_attack, predict_logits,
+                            random_crop, random_flip, recommended_precision, train, train_joint)
 
 
 def _toy(n=256, seed=0, channels=1, size=12):
@@ -80,7 +80,7 @@ def test_config_step_needs_milestones_and_from_dict_rejects_unknown_keys():
     assert cfg.milestones == (1,)
     json.dumps(cfg.to_dict())
     with pytest.raises(ValueError, match="adversarial.ratio"):
-        AdvTrainConfig(attack=fgsm(0.1), ratio=1.5)
+        AdvTrainConfig(attack=fgsm_training_attack(0.1), ratio=1.5)
     with pytest.raises(ValueError, match="adversarial.attack"):
         AdvTrainConfig(attack=None)
 
@@ -142,7 +142,9 @@ def test_learns_separable_task_and_writes_history(tmp_path):
     assert evaluate(model, x[256:], y[256:]) == pytest.approx(hist["val_acc"][-1])
     saved = json.loads((tmp_path / "history.json").read_text())
     assert saved["epoch"] == [1, 2, 3] and saved["complete"] and saved["seed"] == 0
-    assert len(saved["wall_s"]) == 3 and all(w > 0 for w in saved["wall_s"])
+    # wall times are returned, never saved: a rerun with the same weights writes identical files
+    assert len(hist["wall_s"]) == 3 and all(w > 0 for w in hist["wall_s"])
+    assert not set(saved) & {"wall_s", "images_per_s", "total_wall_s"}
     state = load_checkpoint(tmp_path / "model.pt")  # weights_only=True inside
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
     assert not (tmp_path / "checkpoint.pt").exists()
@@ -389,7 +391,7 @@ def test_default_attacks_stay_in_the_ball_and_raise_the_loss():
     train(model, x, y, TrainConfig(**FAST), seed=0, progress=False)
     model.eval()
     xf = x.float() / 255
-    for attack in (fgsm(8 / 255), pgd_linf(8 / 255, 2 / 255, 5)):
+    for attack in (fgsm_training_attack(8 / 255), pgd_linf_training_attack(8 / 255, 2 / 255, 5)):
         adv = attack(model, xf, y, make_generator(0, "atk"))
         assert (adv - xf).abs().max() <= 8 / 255 + 1e-6 and adv.min() >= 0 and adv.max() <= 1
         with torch.no_grad():
@@ -399,9 +401,9 @@ def test_default_attacks_stay_in_the_ball_and_raise_the_loss():
 def test_pgd_training_runs_end_to_end():
     x, y = _toy(64)
     cfg = TrainConfig(epochs=1, batch_size=32, lr=0.05, augment=False,
-                      adversarial=AdvTrainConfig(attack=pgd_linf(0.1, 0.05, 2), ratio=1.0))
+                      adversarial=AdvTrainConfig(attack=pgd_linf_training_attack(0.1, 0.05, 2), ratio=1.0))
     hist = train(TinyNet(), x, y, cfg, seed=0, progress=False)
-    assert hist["config"]["adversarial"]["attack"].startswith("pgd_linf")
+    assert hist["config"]["adversarial"]["attack"].startswith("pgd_linf_training_attack")
 
 
 def test_adp_loss_closed_form_for_identical_members():
@@ -471,3 +473,62 @@ def test_step_callback_sees_every_step_and_can_edit_weights():
           progress=False)
     assert cb.global_steps == list(range(6))
     assert torch.equal(m.conv.bias, torch.zeros(4))
+
+
+# ---------------------------------------------------------------- temperature (Liang & Samavi: T = 10 ... 500)
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_temperature_500_network_learns_only_with_logit_scale(scaled):
+    """Liang & Samavi train networks at T_l = 10 l up to T = 500. Dividing the logits by T divides
+    every gradient by T, so a short run with the paper's optimizer barely moves (the slice's
+    T = 20 network stayed at chance). Built with ``logit_scale = T``, the network learns 3,000
+    MNIST images at T = 500 in three epochs like a T = 1 network; without it the same run stays
+    near chance (so this test can fail)."""
+    from _tiny_models import mnist
+
+    x, y = mnist("train5k")
+    xt, yt = mnist("test")
+    idx = torch.randperm(len(y), generator=make_generator(0, "t500"))[:3000]
+    x8 = (x[idx] * 255).round().to(torch.uint8)
+    net = build("lenet5", 10, in_channels=1, seed=0, logit_scale=500.0 if scaled else 1.0)
+    cfg = TrainConfig(epochs=3, batch_size=64, lr=0.05, schedule="onecycle", augment=False, temperature=500.0,
+                      checkpoint_every=0)
+    train(net, x8, y[idx], cfg, seed=0, progress=False)
+    acc = evaluate(net, xt[:2000], yt[:2000])
+    if scaled:
+        assert acc >= 0.85, acc
+        # the deployed logits carry the scale: T times those of the network inside
+        with torch.no_grad():
+            assert torch.allclose(net(xt[:8]), 500.0 * net.net(net.normalize(xt[:8])))
+    else:
+        assert acc <= 0.30, acc
+
+
+def test_logit_scale_must_be_positive():
+    with pytest.raises(ValueError, match="logit_scale"):
+        build("lenet5", 10, in_channels=1, logit_scale=0.0)
+
+
+def test_ema_average_is_the_saved_model_and_differs_from_the_last_step(tmp_path):
+    """With ``ema_decay`` the run's result is the weight average (a closed form: lerp per step)."""
+    x, y = _toy(256)
+    cfg = TrainConfig(**{**FAST, "epochs": 1}, ema_decay=0.9, checkpoint_every=0)
+    ref = TinyNet()
+    live = {k: v.clone() for k, v in ref.state_dict().items() if v.is_floating_point()}
+    avg = {k: v.clone() for k, v in live.items()}
+
+    class Track(Callback):
+        def on_step_end(self, state):
+            d = min(0.9, (1 + state.global_step) / (10 + state.global_step))
+            for k, v in state.models[0].state_dict().items():
+                if v.is_floating_point():
+                    avg[k].mul_(d).add_(v, alpha=1 - d)
+
+    model = TinyNet()
+    train(model, x, y, cfg, seed=0, checkpoint_dir=tmp_path, callbacks=[Track()], progress=False)
+    saved = load_checkpoint(tmp_path / "model.pt")
+    for k, v in avg.items():
+        assert torch.allclose(saved[k], v, atol=1e-6), k
+    plain = TinyNet()
+    train(plain, x, y, TrainConfig(**{**FAST, "epochs": 1}, checkpoint_every=0), seed=0, progress=False)
+    assert not torch.allclose(plain.fc.weight, model.fc.weight)

@@ -1,9 +1,11 @@
 """Params: every knob of a profile, typed and validated before any stage does work.
 
 ``load_params("params.yaml")`` returns a frozen :class:`Params` tree or raises
-:class:`ParamsError` naming the file and the dotted key. Each paper adds its own section class
-here (in its own module) and one field to :class:`Params`; the generic rules (unknown keys,
-types) live in :mod:`paperlib.config.schema`.
+:class:`ParamsError` naming the file and the dotted key. Each paper adds its own section as a
+module ``paperlib/config/<key>.py`` defining the dataclass ``SECTION``; it is found by the
+top-level key's name and imported only when that key is present, so no shared file changes
+(:mod:`paperlib.config.sections`). The generic rules (unknown keys, types) live in
+:mod:`paperlib.config.schema`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from paperlib.config.schema import ParamsError, from_mapping, to_plain
-from paperlib.config.sections import Params
+from paperlib.config.sections import Params, params_class_for
 
 __all__ = ["Params", "ParamsError", "load_params", "load_raw", "lookup", "to_plain"]
 
@@ -36,7 +38,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Validated params from ``path``; errors read ``params.yaml: slice.train.lr: ...``."""
     raw = load_raw(path)
     try:
-        return from_mapping(Params, raw)
+        return from_mapping(params_class_for(raw), raw)
     except ParamsError as err:
         raise ParamsError(f"{path}: {err}") from None
 

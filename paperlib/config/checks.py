@@ -6,9 +6,10 @@ from paperlib.config.schema import from_mapping, require
 
 
 def check_architecture(arch: str, key: str) -> None:
-    from paperlib.models import ARCHITECTURES  # imported late: building params needs no torch models
+    # the torch-free name list: validating params must not import torch (paperlib.config.architectures.py)
+    from paperlib.config.architectures import ARCHITECTURE_NAMES
 
-    require(arch in ARCHITECTURES, key, f"unknown architecture {arch!r}; registered: {sorted(ARCHITECTURES)}")
+    require(arch in ARCHITECTURE_NAMES, key, f"unknown architecture {arch!r}; registered: {sorted(ARCHITECTURE_NAMES)}")
 
 
 def check_dataset(name: str, key: str) -> None:
@@ -19,6 +20,6 @@ def check_dataset(name: str, key: str) -> None:
 
 def check_train_config(values: dict, key: str) -> None:
     """``values`` must build a valid :class:`paperlib.train.TrainConfig` (unknown keys, types, ranges)."""
-    from paperlib.train import TrainConfig
+    from paperlib.train.config import TrainConfig
 
     from_mapping(TrainConfig, values, key)

@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from paperlib.config.checks import check_architecture, check_dataset, check_train_config
 from paperlib.config.schema import require
+from paperlib.zoo.attack_names import GRADIENT_ATTACKS  # the shared registry's names (torch-free)
 
 TABLE1_ARCHS = ("densenet100", "densenet121", "densenet161", "densenet169", "wrn", "resnet18",
                 "resnet34", "resnet50", "vgg11", "vgg13", "vgg16", "vgg19", "alexnet",
                 "inceptionv3", "mobilenetv2", "resnext", "googlenet")
 ATTACKS = ("bim", "mim", "pgd", "nes", "spsa")
-GRADIENT_ATTACKS = ("bim", "mim", "pgd")
 SCENARIO_CURVES = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M")
 BASELINE_CURVES = ("rse", "adp", "ensemble_smoothed")
 STRATEGY_CURVES = ("sem", "quantity_low", "quantity_high", "single_architecture", "H")
@@ -30,14 +30,22 @@ STRATEGY_CURVES = ("sem", "quantity_low", "quantity_high", "single_architecture"
 @dataclass(frozen=True)
 class ZooModel:
     """One architecture of the collection: its width multiplier, family options, and smoothed
-    models beyond Table 1's sigmas (WRN's for Figures 7-8; the sigma-1 contrasts of Figure 6)."""
+    models beyond Table 1's sigmas (WRN's for Figures 7-8; the sigma-1 contrasts of Figure 6).
+
+    ``train_images`` (0 = ``sem.train_subset``) and ``train`` (keys that override
+    ``sem.zoo.train`` for this architecture, e.g. ``{epochs: 2}``) set the unsmoothed model's
+    budget per architecture: at the default scale each is chosen by measured training speed, so
+    that every network gets as many distinct images as the zoo's time budget allows."""
 
     width: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)
     extra_sigmas: list[float] = field(default_factory=list)
+    train_images: int = 0
+    train: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, key: str) -> None:
         require(self.width > 0, f"{key}.width", f"must be > 0, got {self.width}")
+        require(self.train_images >= 0, f"{key}.train_images", f"must be >= 0 (0 = sem.train_subset), got {self.train_images}")
         for i, s in enumerate(self.extra_sigmas):
             require(s > 0, f"{key}.extra_sigmas[{i}]", f"a smoothing sigma must be > 0, got {s}")
 
@@ -50,17 +58,24 @@ class ZooParams:
     sigmas: list[float]                      # Table 1's columns (0.25, 0.75, 1.5)
     train: dict[str, Any]                    # the unsmoothed model (a TrainConfig)
     finetune: dict[str, Any]                 # each smoothed model, from the unsmoothed one
+    finetune_images: int = 0                 # class-balanced images per fine-tune (0 = sem.train_subset)
 
     def validate(self, key: str) -> None:
         require(len(self.models) > 0, f"{key}.models", "name at least one architecture")
-        for name in self.models:
+        require(self.finetune_images >= 0, f"{key}.finetune_images", f"must be >= 0, got {self.finetune_images}")
+        for name, m in self.models.items():
             check_architecture(name, f"{key}.models.{name}")
+            check_train_config({**self.train, **m.train}, f"{key}.models.{name}.train")
         for i, s in enumerate(self.sigmas):
             require(s > 0, f"{key}.sigmas[{i}]", f"a smoothing sigma must be > 0, got {s}")
         check_train_config(self.train, f"{key}.train")
         check_train_config(self.finetune, f"{key}.finetune")
         require("input_noise_sigma" not in self.train and "input_noise_sigma" not in self.finetune,
                 f"{key}.train", "input_noise_sigma is set per model from sigmas/extra_sigmas")
+
+    def train_of(self, arch: str) -> dict[str, Any]:
+        """The unsmoothed model's TrainConfig mapping of ``arch``: ``train`` with its overrides."""
+        return {**self.train, **self.models[arch].train}
 
     def sigmas_of(self, arch: str) -> list[float]:
         """The smoothed models of ``arch``, sorted (0 = the unsmoothed one is always trained)."""
@@ -220,3 +235,6 @@ class SemParams:
                 f"{single!r} has no models at sigma {missing}: add them to {key}.zoo.models.{single}.extra_sigmas")
         for name in self.figures:
             require(name.replace("_", "").isalnum(), f"{key}.figures.{name}", "figure names use letters, digits and _ only")
+
+
+SECTION = SemParams

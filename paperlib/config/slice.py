@@ -16,8 +16,10 @@ class SliceModel:
     arch: str
     width: float = 1.0
     temperature: float = 1.0
+    logit_scale: float = 1.0   # the network's logits times this (set to T: see paperlib.models.ImageClassifier)
 
     def validate(self, key: str) -> None:
+        require(self.logit_scale > 0, f"{key}.logit_scale", f"must be > 0, got {self.logit_scale}")
         check_architecture(self.arch, f"{key}.arch")
         require(self.width > 0, f"{key}.width", f"must be > 0, got {self.width}")
         require(self.temperature > 0, f"{key}.temperature", f"must be > 0, got {self.temperature}")
@@ -50,6 +52,7 @@ class SliceParams:
     models: dict[str, SliceModel]
     train: dict[str, Any]
     eval: SliceEval
+    workers: int = 1           # processes sharing the networks' training (paperlib.zoo.training)
 
     def validate(self, key: str) -> None:
         check_dataset(self.dataset, f"{key}.dataset")
@@ -59,3 +62,7 @@ class SliceParams:
         for name in self.models:
             require(name.replace("_", "").isalnum(), f"{key}.models.{name}", "model names use letters, digits and _ only")
         check_train_config(self.train, f"{key}.train")
+        require(self.workers >= 1, f"{key}.workers", f"must be >= 1, got {self.workers}")
+
+
+SECTION = SliceParams

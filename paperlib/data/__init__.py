@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from paperlib.data.mirror import DataSourceError
 from paperlib.data.registry import DATASETS, DatasetSpec, get_spec
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["DATASETS", "DataSourceError", "DatasetSpec", "get_spec", "load_split", "load_manifest", "class_balanced_subset"]
 
@@ -27,6 +31,8 @@ def load_manifest(name: str, root: str | Path = "data") -> dict:
 
 def load_split(name: str, split: str, root: str | Path = "data", device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Prepared split as ``(x uint8 [N, C, H, W], y int64 [N])`` on ``device``."""
+    import torch  # here, not at module level: params validation imports this package (no torch there)
+
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     folder = Path(root) / name
@@ -47,6 +53,8 @@ def class_balanced_subset(y: torch.Tensor, n: int, generator: torch.Generator) -
     permutation, stably sorted by class, keeps each class's first ``ceil(n / classes)`` draws;
     the final order is by position in the permutation.
     """
+    import torch
+
     total = len(y)
     perm = torch.randperm(total, generator=generator, device=generator.device).to(y.device)
     if n <= 0 or n >= total:

@@ -7,13 +7,13 @@ from .asr_search import (SearchResult, asr_curve, asr_distortion_search, plot_as
                          write_csv_atomic)
 from .certify import ABSTAIN, Smooth, clopper_pearson_lower, rank_verification
 from .curve_compare import broken_share, mean_asr, paired_difference, paired_mean_interval
-from .montecarlo import (DEFAULT_CHUNK, binomial_test, monte_carlo_counts, sem_attack_success,
+from .montecarlo import (auto_chunk, binomial_test, monte_carlo_counts, sem_attack_success,
                          success_pvalue, top_class)
 from .mra import mra
 from .saliency import pairwise_cosine_similarity, saliency_map
 
 __all__ = ["monte_carlo_counts", "top_class", "sem_attack_success", "binomial_test",
-           "success_pvalue", "DEFAULT_CHUNK", "asr_distortion_search", "asr_curve",
+           "success_pvalue", "auto_chunk", "asr_distortion_search", "asr_curve",
            "SearchResult", "plot_asr_curves", "write_csv_atomic", "Smooth", "ABSTAIN",
            "clopper_pearson_lower", "rank_verification", "approximate_certified_accuracy",
            "certified_accuracy", "broken_share", "mean_asr", "paired_difference",

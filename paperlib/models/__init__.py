@@ -85,7 +85,9 @@ def build(arch: str, num_classes: int, in_channels: int = 3, width: float = 1.0,
         mean, std: per-channel input statistics; default CIFAR-10's for 3 channels, MNIST's
             (0.1307, 0.3081) for 1 channel, and (0, 1) for the RSE models.
         **options: family options (``dropout``, ``depth``/``widen_factor`` for ``wrn``,
-            ``noise_init``/``noise_inner`` for RSE models, ``image_size``...).
+            ``noise_init``/``noise_inner`` for RSE models, ``image_size``...), and for every
+            family ``logit_scale`` (the logits times this number: temperature-``T`` networks,
+            see :class:`~paperlib.models.normalization.ImageClassifier`).
 
     Returns:
         An :class:`ImageClassifier`: ``[N, C, H, W]`` pixels in [0, 1] -> logits ``[N, K]``.
@@ -113,13 +115,16 @@ def build(arch: str, num_classes: int, in_channels: int = 3, width: float = 1.0,
     if len(mean) != in_channels or len(std) != in_channels:
         raise ValueError(f"mean/std must have in_channels={in_channels} entries, got {mean}, {std}")
 
+    logit_scale = options.pop("logit_scale", 1.0)
+    if not isinstance(logit_scale, (int, float)) or isinstance(logit_scale, bool) or not logit_scale > 0:
+        raise ValueError(f"logit_scale must be a positive number, got {logit_scale!r}")
     with torch.device("meta"):
         try:
             net = entry.factory(num_classes, in_channels, float(width), **options)
         except TypeError as exc:
             raise ValueError(f"architecture {arch!r} rejected options {sorted(options)}: {exc}") from exc
         model = ImageClassifier(net, Normalize(mean, std), arch=arch, num_classes=num_classes,
-                                in_channels=in_channels, width=float(width))
+                                in_channels=in_channels, width=float(width), logit_scale=logit_scale)
     if device is not None and torch.device(device).type == "meta":
         return model
     model = model.to_empty(device=device or "cpu")

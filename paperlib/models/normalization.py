@@ -66,14 +66,26 @@ class ImageClassifier(nn.Module):
 
     ``arch``, ``num_classes``, ``in_channels`` and ``width`` are recorded as plain attributes
     so downstream code can describe the model without re-parsing options.
+
+    ``logit_scale`` (default 1) multiplies the logits: the network of a temperature-``T``
+    experiment (defensive distillation, Liang & Samavi's ``T_l = 10 l``) built with
+    ``logit_scale = T``. Training with the loss at temperature ``T`` then sees ``T * g / T = g``,
+    so it learns at the ``T = 1`` pace, while the deployed network's logits are ``T`` times
+    larger, as those of a network trained long enough at ``T`` become. Without it a short run at
+    ``T = 20`` or more stays at chance: dividing the logits by ``T`` divides every gradient by
+    ``T``, and scaling the learning rate by ``T`` instead diverges (measured: loss NaN at
+    ``T = 500``). The scale is part of the attacked model (an architecture change, recorded as a
+    deviation by the callers).
     """
 
     def __init__(self, net: nn.Module, normalize: Normalize, *, arch: str, num_classes: int,
-                 in_channels: int, width: float):
+                 in_channels: int, width: float, logit_scale: float = 1.0):
         super().__init__()
         self.normalize = normalize
         self.net = net
         self.arch, self.num_classes, self.in_channels, self.width = arch, num_classes, in_channels, width
+        self.logit_scale = float(logit_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.normalize(x))
+        z = self.net(self.normalize(x))
+        return z * self.logit_scale if self.logit_scale != 1.0 else z

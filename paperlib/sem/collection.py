@@ -1,10 +1,12 @@
 """SEM's heterogeneous redundant collection (Qin et al. 2023, section 3.2 and Table 1): where
 each trained member lives, how it is loaded, and which members the stochastic ensemble may use.
 
-Layout written by ``notebooks/sem_train.ipynb``: ``<root>/<arch>/sigma_<s>/model.pt`` (``s`` in
-``%g`` form; ``sigma_0`` is the unsmoothed model whose clean accuracy Table 1 prints in
-parentheses). The baselines of section 4.3 live in ``<baselines_root>/rse/<arch>`` and
-``<baselines_root>/adp``.
+Layout written by ``notebooks/sem_train.ipynb``: ``<root>/<arch>/sigma_<s>/`` (``s`` in ``%g``
+form; ``sigma_0`` is the unsmoothed model whose clean accuracy Table 1 prints in parentheses),
+each a trained-model directory of the shared zoo layer (:mod:`paperlib.zoo.store`: ``model.pt``,
+``history.json``). The baselines of section 4.3 live in ``<baselines_root>/rse/<arch>`` and
+``<baselines_root>/adp``. Building and loading are the zoo layer's; what is SEM's here is the
+layout, the member names and the exclusion rule.
 
 Exclusion (Table 1's red rows). The paper drops the models that "did not meet performance
 requirements" without saying which threshold; its red cells are those near chance (9.99%) or
@@ -24,10 +26,9 @@ from torch import nn
 
 from ..config.sem import BaselineParams, ZooModel
 from ..defenses.ensemble import Member
-from ..models import build
 from ..models.rse import add_noise_layers
 from ..seeding import derive_seed
-from ..train import load_checkpoint
+from ..zoo.store import build_model, describe_arch, load_trained, load_weights
 
 
 def sigma_tag(sigma: float) -> str:
@@ -46,22 +47,20 @@ def member_dir(root: str | Path, arch: str, sigma: float) -> Path:
 def build_zoo_model(arch: str, zoo_model: ZooModel, num_classes: int, in_channels: int, seed: int = 0,
                     device: torch.device | str | None = None) -> nn.Module:
     """The network of ``arch`` at the profile's width and options (untrained; ``device="meta"``
-    for a shape-only model, e.g. to count parameters)."""
-    return build(arch, num_classes, in_channels=in_channels, width=zoo_model.width, seed=seed,
-                 device=device, **zoo_model.options)
+    for a shape-only model, e.g. to count parameters): :func:`paperlib.zoo.store.build_model`
+    with a ``sem.zoo.models`` entry."""
+    return build_model(arch, num_classes, in_channels=in_channels, width=zoo_model.width,
+                       options=zoo_model.options, seed=seed, device=device)
 
 
 def load_member(root: str | Path, arch: str, sigma: float, zoo_model: ZooModel, num_classes: int,
                 in_channels: int = 3, device: torch.device | str = "cpu") -> Member:
-    """A trained member, in eval mode, frozen (no parameter gradients), as a defenses ``Member``.
-
-    Weights in channels_last: inputs stay NCHW, convolutions then run channels_last, which
-    evaluates the default profile's networks 1.2-2.3x faster on this CPU (Monte Carlo prediction,
-    one thread: GoogLeNet 18.5 -> 8.2 s, DenseNet121 4.9 -> 2.7 s)."""
-    net = build_zoo_model(arch, zoo_model, num_classes, in_channels)
-    net.load_state_dict(load_checkpoint(member_dir(root, arch, sigma) / "model.pt"))
-    net = net.to(device, memory_format=torch.channels_last).eval().requires_grad_(False)
-    return Member(member_name(arch, sigma), arch, float(sigma), net)
+    """A trained member as a defenses ``Member``: :func:`paperlib.zoo.store.load_trained` of
+    ``<root>/<arch>/sigma_<s>`` (eval mode, frozen, channels_last weights). FileNotFoundError /
+    ValueError name the directory when the member is missing or does not fit ``zoo_model``."""
+    trained = load_trained(member_dir(root, arch, sigma), arch, num_classes, in_channels=in_channels,
+                           width=zoo_model.width, options=zoo_model.options, device=device)
+    return Member(member_name(arch, sigma), arch, float(sigma), trained.model)
 
 
 def rse_network(arch: str, zoo_model: ZooModel, baselines: BaselineParams, num_classes: int,
@@ -83,13 +82,12 @@ def load_baselines(root: str | Path, zoo_models: dict[str, ZooModel], baselines:
     if rse:
         for a in baselines.archs:
             net = rse_network(a, zoo_models[a], baselines, num_classes, in_channels, seed)
-            net.load_state_dict(load_checkpoint(Path(root) / "rse" / a / "model.pt"))
-            rse_models.append(net.to(memory_format=torch.channels_last).eval().requires_grad_(False))
+            what = f"RSE's noisy {describe_arch(a, zoo_models[a].width, zoo_models[a].options)}"
+            rse_models.append(load_weights(net, Path(root) / "rse" / a, what=what))
     if adp:
         adp_models = [build_zoo_model(a, zoo_models[a], num_classes, in_channels) for a in baselines.archs]
-        nn.ModuleList(adp_models).load_state_dict(load_checkpoint(Path(root) / "adp" / "model.pt"))
-        adp_models = [m.to(memory_format=torch.channels_last).eval().requires_grad_(False) for m in adp_models]
-    return rse_models, adp_models
+        load_weights(nn.ModuleList(adp_models), Path(root) / "adp", what=f"ADP's members {list(baselines.archs)}")
+    return rse_models, list(adp_models)
 
 
 def mark_exclusions(table: pd.DataFrame, fraction: float) -> pd.DataFrame:

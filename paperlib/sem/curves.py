@@ -19,14 +19,15 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ..attacks import bim, mim, nes, pgd, spsa
-from ..config.sem import GRADIENT_ATTACKS, AttackParams, BaselineParams, StrategyParams, ZooParams
+from ..config.sem import AttackParams, BaselineParams, StrategyParams, ZooParams
 from ..defenses import RSEEnsemble, SEMDistribution, SmoothedEnsemble, StochasticDefense, StochasticEnsemble
 from ..defenses.ensemble import Member
 from ..metrics import SearchResult, asr_distortion_search, monte_carlo_counts, sem_attack_success
-from ..parallel import map_jobs
 from ..scenarios import sem as sem_scenarios
 from ..seeding import make_generator
+from ..zoo.attack_names import attack_kind
+from ..zoo.attacks import run_attack
+from ..zoo.workers import map_shared
 from .collection import load_baselines, load_member
 
 WHITE_BOX_CONTRASTS = ("F", "G", "H", "I")
@@ -156,25 +157,17 @@ class SemCurves:
 
 def make_attack(attack: str, setup: CurveSetup, cfg: AttackParams, targeted: bool,
                 view_generator: torch.Generator, attack_generator: torch.Generator):
-    """``attack(x, y, eps) -> x_adv`` for the budget search; a fresh attacker view per call
-    (attacker B's period restarts with every attack run)."""
-    if (attack in GRADIENT_ATTACKS) == setup.query_based:
+    """``attack(x, y, eps) -> x_adv`` for the budget search: :func:`paperlib.zoo.attacks.run_attack`
+    with the ``sem.attack`` settings and a fresh attacker view per call (attacker B's period
+    restarts with every attack run). ValueError if the attack's access (gradient or query) is not
+    the curve's, or the name is unknown."""
+    if (attack_kind(attack) == "query") != setup.query_based:
         raise ValueError(f"attack {attack!r} does not fit curve {setup.name!r} "
                          f"({'query' if setup.query_based else 'gradient'} access)")
 
     def run(x, y, eps):
-        view = setup.attacker(view_generator)
-        if attack == "bim":
-            return bim(view, x, y, eps=eps, steps=cfg.iterations, norm=cfg.norm, targeted=targeted)
-        if attack == "mim":
-            return mim(view, x, y, eps=eps, steps=cfg.iterations, norm=cfg.norm, targeted=targeted)
-        if attack == "pgd":
-            return pgd(view, x, y, eps=eps, steps=cfg.iterations, norm=cfg.norm, targeted=targeted,
-                       generator=attack_generator)
-        fn = nes if attack == "nes" else spsa
-        return fn(view, x, y, eps=eps, max_queries=cfg.max_queries, samples=cfg.query_samples,
-                  sigma=cfg.query_sigma, norm=cfg.norm, targeted=targeted, chunk=cfg.chunk,
-                  generator=attack_generator).x_adv
+        return run_attack(attack, setup.attacker(view_generator), x, y, eps=eps, targeted=targeted,
+                          generator=attack_generator, settings=cfg)
 
     return run
 
@@ -249,21 +242,26 @@ def longest_first(jobs: Sequence[CurveJob]) -> list[CurveJob]:
     return sorted(jobs, key=cost, reverse=True)
 
 
-_WORKER: dict = {}
+@dataclass(frozen=True)
+class _CurveState:
+    """What every curve job reads: the loaded defenses and the attacked images (one per worker)."""
+
+    curves: SemCurves
+    x: torch.Tensor
+    y: torch.Tensor
+    y_target: torch.Tensor
+    seed: int
+    stream: tuple
 
 
-def _init_curve_worker(loader: dict, x: torch.Tensor, y: torch.Tensor, y_target: torch.Tensor, seed: int,
-                       stream: tuple, curves: SemCurves | None = None) -> None:
-    _WORKER.clear()
-    _WORKER.update(curves=curves if curves is not None else load_sem_curves(**loader), x=x, y=y,
-                   y_target=y_target, seed=seed, stream=stream)
+def _curve_state(loader: dict, x: torch.Tensor, y: torch.Tensor, y_target: torch.Tensor, seed: int,
+                 stream: tuple, curves: SemCurves | None = None) -> _CurveState:
+    return _CurveState(curves if curves is not None else load_sem_curves(**loader), x, y, y_target, seed, stream)
 
 
-def _run_curve_job(job: CurveJob) -> SearchResult:
-    w = _WORKER
-    curves: SemCurves = w["curves"]
-    return run_curve(curves.setup(job.curve), job.attack, w["x"], w["y_target"] if job.targeted else w["y"],
-                     curves.attack, targeted=job.targeted, seed=w["seed"], stream=w["stream"])
+def _run_curve_job(w: _CurveState, job: CurveJob) -> SearchResult:
+    return run_curve(w.curves.setup(job.curve), job.attack, w.x, w.y_target if job.targeted else w.y,
+                     w.curves.attack, targeted=job.targeted, seed=w.seed, stream=w.stream)
 
 
 def run_curve_jobs(jobs: Sequence[CurveJob], loader: dict, x: torch.Tensor, y: torch.Tensor,
@@ -276,8 +274,8 @@ def run_curve_jobs(jobs: Sequence[CurveJob], loader: dict, x: torch.Tensor, y: t
     the collection once; ``curves``: an already loaded one to use when ``workers`` is 1.
     ``y``: true labels; ``y_target``: targets of the targeted jobs."""
     order = longest_first(jobs)
-    results = map_jobs(_run_curve_job, order, workers=workers, initializer=_init_curve_worker,
-                       initargs=(loader, x, y, y_target, seed, tuple(stream), curves if workers == 1 else None),
-                       with_seconds=True)
+    results = map_shared(_run_curve_job, order, _curve_state,
+                         (loader, x, y, y_target, seed, tuple(stream), curves if workers == 1 else None),
+                         workers=workers, with_seconds=True)
     by_job = dict(zip(order, results))
     return [by_job[j] for j in jobs]

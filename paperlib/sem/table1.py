@@ -9,39 +9,31 @@ live in ``claims/sem.yaml`` (``table1``); :func:`paper_table1` reads them and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import torch
-from statsmodels.stats.proportion import proportion_confint
 
 from ..claims import Claim, load_claims_file
 from ..config.sem import Table1Params, ZooParams
 from ..defenses.ensemble import Member
-from ..metrics import Smooth, approximate_certified_accuracy
-from ..parallel import map_jobs
 from ..seeding import make_generator
-from ..train import predict_logits
+from ..zoo.accuracy import model_accuracy
+from ..zoo.workers import map_shared
 from .collection import load_member, member_name
 
 
 def member_accuracy(member: Member, x: torch.Tensor, y: torch.Tensor, *, mc_draws: int, alpha: float,
                     chunk: int, generator: torch.Generator, num_classes: int = 10) -> tuple[dict, torch.Tensor]:
-    """Clean accuracy (sigma 0) or ACA (sigma > 0) of one member with a 95% Clopper-Pearson
-    interval, and the per-image correctness ``(B,) bool``. ``x`` float in [0, 1] or uint8."""
-    xf = x.float() / 255 if x.dtype == torch.uint8 else x
-    if member.sigma == 0:
-        pred = predict_logits(member.model, xf, chunk).argmax(1)
-        abstain = 0
-    else:
-        pred = Smooth(member.model, num_classes, member.sigma).predict(xf, mc_draws, alpha, generator, batch_size=chunk)
-        abstain = int((pred < 0).sum())
-    ok = pred.cpu() == y.cpu()  # an abstention (-1) is never a class
-    acc = approximate_certified_accuracy(pred.cpu(), y.cpu())
-    correct = int(ok.sum())
-    lo, hi = proportion_confint(correct, len(y), alpha=0.05, method="beta")
-    return {"arch": member.arch, "sigma": member.sigma, "accuracy": acc, "ci_low": float(lo),
-            "ci_high": float(hi), "correct": correct, "n": int(len(y)), "abstained": abstain}, ok
+    """Clean accuracy (sigma 0) or ACA (sigma > 0, PREDICT abstention level ``alpha``) of one
+    member with a 95% Clopper-Pearson interval, and the per-image correctness ``(B,) bool``:
+    :func:`paperlib.zoo.accuracy.model_accuracy` with the member's ``arch`` and ``sigma`` in front
+    of the row (``arch, sigma, accuracy, ci_low, ci_high, correct, n, abstained``). ``x`` float
+    in [0, 1] or uint8."""
+    row, ok = model_accuracy(member.model, x, y, sigma=member.sigma, mc_draws=mc_draws, predict_alpha=alpha,
+                             generator=generator, chunk=chunk, num_classes=num_classes)
+    return {"arch": member.arch, "sigma": member.sigma, **row}, ok
 
 
 def paper_table1() -> pd.DataFrame:
@@ -66,24 +58,26 @@ def table1_claims(tolerance: float) -> dict[tuple[str, float], Claim]:
     return out
 
 
-_WORKER: dict = {}
+@dataclass(frozen=True)
+class _Table1State:
+    """What every Table 1 job reads (built once per worker; members are loaded per job)."""
+
+    models_root: str
+    zoo: ZooParams
+    t1: Table1Params
+    x: torch.Tensor
+    y: torch.Tensor
+    num_classes: int
+    in_channels: int
+    seed: int
 
 
-def _init_table1_worker(models_root: str, zoo: ZooParams, t1: Table1Params, x: torch.Tensor, y: torch.Tensor,
-                        num_classes: int, in_channels: int, seed: int) -> None:
-    _WORKER.clear()
-    _WORKER.update(models_root=models_root, zoo=zoo, t1=t1, x=x, y=y, num_classes=num_classes,
-                   in_channels=in_channels, seed=seed)
-
-
-def _evaluate_one(key: tuple[str, float]) -> tuple[dict, torch.Tensor]:
-    w = _WORKER
+def _evaluate_one(w: _Table1State, key: tuple[str, float]) -> tuple[dict, torch.Tensor]:
     arch, sigma = key
-    member = load_member(w["models_root"], arch, sigma, w["zoo"].models[arch], w["num_classes"], w["in_channels"])
-    t1 = w["t1"]
-    return member_accuracy(member, w["x"], w["y"], mc_draws=t1.mc_draws, alpha=t1.predict_alpha, chunk=t1.chunk,
-                           generator=make_generator(w["seed"], "sem", "table1", arch, sigma),
-                           num_classes=w["num_classes"])
+    member = load_member(w.models_root, arch, sigma, w.zoo.models[arch], w.num_classes, w.in_channels)
+    t1 = w.t1
+    return member_accuracy(member, w.x, w.y, mc_draws=t1.mc_draws, alpha=t1.predict_alpha, chunk=t1.chunk,
+                           generator=make_generator(w.seed, "sem", "table1", arch, sigma), num_classes=w.num_classes)
 
 
 def evaluate_collection(models_root: str | Path, zoo: ZooParams, t1: Table1Params, x: torch.Tensor, y: torch.Tensor,
@@ -93,7 +87,7 @@ def evaluate_collection(models_root: str | Path, zoo: ZooParams, t1: Table1Param
     in ``zoo`` order), the models shared among ``workers`` processes, each drawing from a stream
     named by its architecture and sigma."""
     keys = [(a, float(s)) for a in zoo.models for s in [0.0] + zoo.sigmas_of(a)]
-    out = map_jobs(_evaluate_one, keys, workers=workers, initializer=_init_table1_worker,
-                   initargs=(str(models_root), zoo, t1, x, y, num_classes, in_channels, seed),
-                   describe=lambda k: member_name(*k), log=None)
+    out = map_shared(_evaluate_one, keys, _Table1State,
+                     (str(models_root), zoo, t1, x, y, num_classes, in_channels, seed), workers=workers,
+                     describe=lambda k: member_name(*k), log=None)
     return dict(zip(keys, out))

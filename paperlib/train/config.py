@@ -36,9 +36,10 @@ class AdvTrainConfig:
     Attributes:
         attack: ``attack(model, x, y, generator) -> x_adv``; ``x`` pixels in [0, 1]
             ``[B, C, H, W]``, ``y`` int64 ``[B]``; returns a tensor like ``x``. Built e.g. by
-            :func:`paperlib.train.adversarial.pgd_linf` (Madry et al. 2018) or
-            :func:`~paperlib.train.adversarial.fgsm`; any function of this signature from
-            ``paperlib.attacks`` fits.
+            :func:`paperlib.train.adversarial.pgd_linf_training_attack` (Madry et al. 2018) or
+            :func:`~paperlib.train.adversarial.fgsm_training_attack`; any function of this
+            signature fits (a ``paperlib.attacks`` attack takes ``eps`` and ``generator`` as
+            keywords, so wrap it: ``lambda m, x, y, g: pgd(m, x, y, eps=e, generator=g)``).
         ratio: in ``[0, 1]``. ``mode="per_example"``: the fraction of each batch replaced by
             adversarial examples (1.0 = Madry et al.'s PGD training). ``mode="per_batch"``: the
             probability that a whole batch is adversarial (0.5 = RSE's FGSM-retraining
@@ -92,6 +93,18 @@ class TrainConfig:
     :func:`paperlib.train.recommended_precision`; the history records the precision used);
     ``channels_last`` memory format for model and inputs.
     Checkpoints: a resumable checkpoint every ``checkpoint_every`` epochs (0 = only at the end).
+    The fast recipe (``docs/models_and_training.md``, ``benchmarks/train_recipe.py``):
+      - ``ema_decay``: keep an exponential moving average of the weights and the BatchNorm
+        statistics (decay ``min(ema_decay, (1 + t) / (10 + t))`` at step ``t``, so a short run is
+        not dominated by its random initialization); the saved and returned model is the
+        average. 0 = off. The average is a training-time choice only: the model an attacker
+        sees is the one saved, nothing is added at test time;
+      - ``bn_momentum``: BatchNorm's running-statistics momentum during training (PyTorch's
+        default 0.1; larger values track the fast-moving weights of a short run);
+      - ``decay_norm_and_bias``: apply ``weight_decay`` to BatchNorm weights and biases too
+        (False: only to convolution and linear weights, the usual fast-training choice).
+    Temperature: a short run at ``T >= 20`` stays at chance (every gradient is divided by
+    ``T``); build the network with ``logit_scale = T`` (:func:`paperlib.models.build`).
     """
 
     epochs: int = 10
@@ -118,6 +131,9 @@ class TrainConfig:
     channels_last: bool = False
     checkpoint_every: int = 1
     max_grad_norm: float = 0.0
+    ema_decay: float = 0.0
+    bn_momentum: float = 0.1
+    decay_norm_and_bias: bool = True
 
     def __post_init__(self):
         _check(_is_int(self.epochs) and self.epochs >= 1, "epochs", "must be an int >= 1", self.epochs)
@@ -160,6 +176,12 @@ class TrainConfig:
                "must be an int >= 0", self.checkpoint_every)
         _check(_is_num(self.max_grad_norm) and self.max_grad_norm >= 0, "max_grad_norm",
                "must be a number >= 0 (0 = no clipping)", self.max_grad_norm)
+        _check(_is_num(self.ema_decay) and 0 <= self.ema_decay < 1, "ema_decay",
+               "must be in [0, 1) (0 = no weight average)", self.ema_decay)
+        _check(_is_num(self.bn_momentum) and 0 < self.bn_momentum <= 1, "bn_momentum",
+               "must be in (0, 1]", self.bn_momentum)
+        _check(isinstance(self.decay_norm_and_bias, bool), "decay_norm_and_bias", "must be a bool",
+               self.decay_norm_and_bias)
 
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":

@@ -32,11 +32,15 @@ from . import checkpoint as ckpt
 from .augment import crop_flip
 from .callbacks import TrainState, call
 from .config import TrainConfig
+from .ema import WeightAverage
 from .losses import cross_entropy
 from .schedule import lr_at
 
 _STREAMS = ("data-order", "augment", "input-noise", "noise-layers", "adversarial")
 _FORMAT = 1
+# Wall-clock records: returned by train() but never written to history.json, so that a rerun
+# giving the same weights gives byte-identical files and DVC sees nothing changed downstream.
+TIMING_KEYS = ("wall_s", "images_per_s", "total_wall_s")
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -255,6 +259,8 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
             _load_final(models, ckpt.load_checkpoint(run_dir / ckpt.MODEL_NAME, map_location=device), joint)
             for m in models:
                 m.eval()
+            done["total_wall_s"] = 0.0  # loaded, not trained: no time spent (timings are never saved)
+            done["loaded"] = True
             return done
         if done.get("complete"):
             raise ValueError(f"checkpoint_dir {run_dir} holds a finished run with another config or "
@@ -264,8 +270,17 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
         for m in models:
             m.to(memory_format=torch.channels_last)
     params = [p for m in models for p in m.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                nesterov=config.nesterov, weight_decay=config.weight_decay)
+    weight_decay = config.weight_decay
+    if config.decay_norm_and_bias:
+        groups = [{"params": params, "weight_decay": weight_decay}]
+    else:  # decay only convolution and linear weights (tensors of dim >= 2)
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+                  {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+        groups = [g for g in groups if g["params"]]
+    optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
+                                nesterov=config.nesterov)
+    bn_layers = [mod for m in models for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
+    bn_momenta = [mod.momentum for mod in bn_layers]
     gens = {name: make_generator(seed, "train", name, device=device) for name in _STREAMS}
 
     x_train = x_train.to(device)
@@ -297,6 +312,9 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
                 cb.load_state_dict(cb_state)
         history = state["history"]
         start_epoch = state["epoch"]
+    average = WeightAverage(models, config.ema_decay) if config.ema_decay > 0 else None
+    if average is not None and ckpt_path is not None and ckpt_path.is_file():
+        average.load_state_dict(state["average"])
 
     for m in models:
         if config.noise_layers:
@@ -315,6 +333,8 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
     autocast = _autocast(device, config.precision)
     adv = config.adversarial
     t_run = time.perf_counter()
+    for mod in bn_layers:
+        mod.momentum = config.bn_momentum
     try:
         for epoch in range(start_epoch, config.epochs):
             st.epoch = epoch
@@ -350,6 +370,8 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
                 if config.max_grad_norm > 0:
                     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
                 optimizer.step()
+                if average is not None:
+                    average.update(st.global_step)
                 with torch.no_grad():
                     pred = (logits[0] if len(logits) == 1 else
                             torch.stack([z.softmax(-1) for z in logits]).mean(0)).argmax(1)
@@ -368,6 +390,8 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
             history["train_acc"].append(correct.item() / max(seen, 1))
             history["lr"].append(lr)
             if x_val is not None:
+                if average is not None:
+                    average.swap()  # validate the model that will be saved
                 if joint:
                     members = [evaluate(m, x_val, y_val, precision=config.precision,
                                         channels_last=config.channels_last) for m in models]
@@ -378,6 +402,8 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
                 else:
                     history["val_acc"].append(evaluate(models[0], x_val, y_val, precision=config.precision,
                                                        channels_last=config.channels_last))
+                if average is not None:
+                    average.swap()
             else:
                 history["val_acc"].append(None)
             history["wall_s"].append(time.perf_counter() - t0)
@@ -398,6 +424,7 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
                     "generators": {k: g.get_state() for k, g in gens.items()},
                     "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") else None
                                   for cb in callbacks],
+                    "average": average.state_dict() if average is not None else None,
                     "history": history,
                 }, ckpt_path)
             if st.stop:
@@ -409,6 +436,10 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
             attach_noise_generator(m, None)
             for layer in noise_layers(m):
                 layer.enabled = True
+        for mod, momentum in zip(bn_layers, bn_momenta):
+            mod.momentum = momentum
+    if average is not None:
+        average.swap()  # the run's result is the averaged model
     history["total_wall_s"] = history.get("total_wall_s", 0.0) + (time.perf_counter() - t_run)
     history["config"] = cfg_dict
     history["seed"] = seed
@@ -420,7 +451,8 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
     call(callbacks, "on_train_end", st)
     if run_dir is not None:
         ckpt.save_atomic(_final_state(models, joint), run_dir / ckpt.MODEL_NAME)
-        ckpt.write_json_atomic(history, run_dir / ckpt.HISTORY_NAME)
+        ckpt.write_json_atomic({k: v for k, v in history.items() if k not in TIMING_KEYS},
+                               run_dir / ckpt.HISTORY_NAME)
         if ckpt_path.exists():
             ckpt_path.unlink()
     return history

@@ -1,0 +1,159 @@
+"""Training a zoo: many networks, each with a chain of runs, shared among worker processes.
+
+Every paper trains a set of registry networks on a class-balanced subset of one dataset: SEM
+trains 17 architectures and fine-tunes smoothed copies of each; Liang & Samavi train one network
+per temperature; CLM and RSE train ensembles. :func:`train_networks` does it for all of them.
+
+Why one stage and worker processes, not one DVC item per network: a notebook stage pays about
+10-16 s before it does any work (kernel start, imports; ``benchmarks/stage_overhead.py``), more
+than a default-profile network takes to train, and the narrow networks leave a second core idle
+in one process (two one-thread processes do 1.95-2.2x the work of one two-thread process,
+``benchmarks/results/parallel_workers.json``). The networks of a zoo are independent, so they
+are jobs of :func:`paperlib.zoo.workers.map_shared`.
+
+Why results do not depend on the schedule: a network's subset, initialization and every run's
+streams are named by the job (``NetworkJob.seeds``), and the job order, which fixes the thread
+count of the last jobs (:mod:`paperlib.parallel`), is a deterministic function of the jobs
+(:func:`schedule`), never of timing. A rerun gives byte-identical ``model.pt`` and
+``history.json`` files: wall times are returned, never written (see ``paperlib.train.engine``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from ..config.schema import from_mapping
+from ..data import class_balanced_subset
+from ..models import count_parameters
+from ..seeding import derive_seed, make_generator
+from ..train import TrainConfig, train
+from .store import build_model
+from .workers import map_shared
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run of a network, written to ``<NetworkJob.out_dir>/<tag>``.
+
+    ``config``: a :class:`~paperlib.train.TrainConfig` mapping (``key`` names it in errors).
+    ``images``: class-balanced training images (0 = the whole split). Subsets of one job are
+    drawn from one stream, so a smaller subset is contained in a larger one.
+    ``start_from``: the ``tag`` of an earlier run of the same job whose weights this run starts
+    from (a fine-tune); ``None`` starts from the job's initialization.
+    """
+
+    tag: str
+    config: Mapping[str, Any]
+    images: int = 0
+    start_from: str | None = None
+    key: str = "train"
+
+
+@dataclass(frozen=True)
+class NetworkJob:
+    """A registry network (``arch`` at ``width`` with family ``options``) and its runs, in order.
+
+    ``seeds``: the names of the job's streams below the base seed (e.g. ``("sem", "resnet18")``):
+    initialization ``(*seeds)``, each run ``(*seeds, tag)``, the subset ``(*seeds[:1],
+    "train-subset")`` -- one subset stream per paper, so networks of a zoo see the same images.
+    """
+
+    name: str
+    arch: str
+    width: float
+    runs: tuple[Run, ...]
+    out_dir: str
+    seeds: tuple[str, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _configs(job: NetworkJob) -> list[TrainConfig]:
+    return [from_mapping(TrainConfig, dict(r.config), r.key) for r in job.runs]
+
+
+def estimated_cost(job: NetworkJob, num_classes: int, in_channels: int, n_images: int) -> float:
+    """Relative cost of a job: training images seen x (layers + parameters / 10,000).
+
+    The default profile's narrow networks are bound by per-operator overhead (so cost grows with
+    the number of layers) and the wide ones by arithmetic (parameters). Deterministic on purpose:
+    it orders the jobs, and the order fixes thread counts, so it must not come from a timing."""
+    net = build_model(job.arch, num_classes, in_channels=in_channels, width=job.width, options=job.options,
+                      device="meta")
+    layers = sum(1 for m in net.modules() if not list(m.children()))
+    per_image = layers + count_parameters(net) / 1e4
+    seen = sum((r.images or n_images) * c.epochs for r, c in zip(job.runs, _configs(job)))
+    return seen * per_image
+
+
+def schedule(jobs: Sequence[NetworkJob], num_classes: int, in_channels: int, n_images: int) -> list[NetworkJob]:
+    """``jobs`` longest first by :func:`estimated_cost` (ties by name), so workers finish together."""
+    return sorted(jobs, key=lambda j: (-estimated_cost(j, num_classes, in_channels, n_images), j.name))
+
+
+@dataclass(frozen=True)
+class _Shared:
+    x: torch.Tensor
+    y: torch.Tensor
+    seed: int
+    num_classes: int
+    in_channels: int
+
+
+def _shared(x: torch.Tensor, y: torch.Tensor, seed: int, num_classes: int, in_channels: int) -> _Shared:
+    return _Shared(x, y, seed, num_classes, in_channels)
+
+
+def _train_job(shared: _Shared, job: NetworkJob) -> dict[str, dict]:
+    cfgs = _configs(job)
+    histories: dict[str, dict] = {}
+    weights: dict[str, dict] = {}
+    net: nn.Module = build_model(job.arch, shared.num_classes, in_channels=shared.in_channels, width=job.width,
+                                 options=job.options, seed=derive_seed(shared.seed, *job.seeds))
+    init_state = {k: v.clone() for k, v in net.state_dict().items()}
+    for run, cfg in zip(job.runs, cfgs):
+        if run.start_from is not None and run.start_from not in weights:
+            raise ValueError(f"{job.name}: run {run.tag!r} starts from {run.start_from!r}, which is not an "
+                             f"earlier run of this network")
+        net.load_state_dict(weights[run.start_from] if run.start_from is not None else init_state)
+        net = net.to(memory_format=torch.contiguous_format).train().requires_grad_(True)
+        gen = make_generator(shared.seed, job.seeds[0], "train-subset")
+        idx = class_balanced_subset(shared.y, run.images, gen)
+        histories[run.tag] = train(net, shared.x[idx], shared.y[idx], cfg,
+                                   seed=derive_seed(shared.seed, *job.seeds, run.tag),
+                                   checkpoint_dir=Path(job.out_dir) / run.tag, progress=False)
+        histories[run.tag]["images"] = int(len(idx))
+        weights[run.tag] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    return histories
+
+
+def train_networks(jobs: Sequence[NetworkJob], x: torch.Tensor, y: torch.Tensor, *, seed: int, num_classes: int,
+                   in_channels: int, workers: int = 1) -> dict[str, dict[str, dict]]:
+    """Train every run of every job; ``{job name: {run tag: history}}`` in the order of ``jobs``.
+
+    ``x`` uint8 ``[N, C, H, W]``, ``y`` int64 ``[N]``: the whole training split (each run takes
+    its class-balanced subset). Runs already finished on disk with the same config and seed are
+    loaded, not retrained (:func:`paperlib.train.train`). Histories carry the wall times
+    (``total_wall_s``) and ``images``; the files on disk carry no times. Every config is validated
+    before any training starts (errors name the run's ``key``).
+    """
+    names = [j.name for j in jobs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"job names must be unique, got {names}")
+    for j in jobs:
+        _configs(j)
+        tags = [r.tag for r in j.runs]
+        if len(set(tags)) != len(tags):
+            raise ValueError(f"{j.name}: run tags must be unique, got {tags}")
+    order = schedule(jobs, num_classes, in_channels, len(y))
+    out = map_shared(_train_job, order, _shared, (x, y, seed, num_classes, in_channels), workers=workers,
+                     describe=str)
+    by_name = {j.name: h for j, h in zip(order, out)}
+    return {n: by_name[n] for n in names}
