@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
 
+from machine import cpu_model
 from paperlib.defenses import GaussianSmoothing
 from paperlib.metrics.montecarlo import auto_chunk, monte_carlo_counts
 from paperlib.models import build
@@ -34,14 +34,6 @@ NETWORKS = {  # the default profile's SEM members (params.yaml sem.zoo.models)
 }
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def loop_counts(defense, x, n, generator):

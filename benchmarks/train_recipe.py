@@ -14,7 +14,7 @@ so its time matches to within about one epoch). One ablation row (ResNet18, new 
 weight average) shows what the average adds. Every run is one thread in its own process, two runs
 at a time (as the zoo trains); accuracy on 2,000 class-balanced test images with a 95%
 Clopper-Pearson interval. ``sem_zoo_clean_accuracy`` is read from the default profile's run
-(``results/sem_table1/tables/table1.csv``, clean accuracy of every unsmoothed SEM network, Table
+(``results/sem_table1/tables/models.csv``, clean accuracy of every unsmoothed SEM network, Table
 1's test images) when it exists.
 
 Run: ``.venv/bin/python benchmarks/train_recipe.py`` -> ``benchmarks/results/train_recipe.json``.
@@ -25,11 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import platform
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from machine import cpu_model  # benchmarks/machine.py
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,14 +40,6 @@ OLD_IMAGES = 2500
 
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _run(spec: dict) -> dict:
@@ -134,7 +127,7 @@ def main() -> int:
                       "old_seconds": o["seconds"], "old_accuracy": o["accuracy"],
                       "old_images_x_epochs": f"{OLD_IMAGES} x {o['config']['epochs']}",
                       "gain_points": round(100 * (n["accuracy"] - o["accuracy"]), 1)})
-    table1 = REPO / "results/sem_table1/tables/table1.csv"
+    table1 = REPO / "results/sem_table1/tables/models.csv"
     zoo_acc = None
     if table1.is_file():
         import pandas as pd
@@ -149,7 +142,7 @@ def main() -> int:
         "new_recipe": "params.yaml sem.zoo.train with each architecture's train_images (cw_cifar: slice.train)",
         "test_images": 2000, "pairs_at_equal_time": pairs, "runs": rows,
         "sem_zoo_clean_accuracy": zoo_acc,
-        "sem_zoo_clean_accuracy_source": "results/sem_table1/tables/table1.csv (sigma 0 rows, Table 1's test images)"
+        "sem_zoo_clean_accuracy_source": "results/sem_table1/tables/models.csv (sigma 0 rows, Table 1's 200 test images)"
         if zoo_acc else "not available: run the default profile first",
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
