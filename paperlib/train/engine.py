@@ -270,11 +270,10 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
         for m in models:
             m.to(memory_format=torch.channels_last)
     params = [p for m in models for p in m.parameters() if p.requires_grad]
-    weight_decay = config.weight_decay
     if config.decay_norm_and_bias:
-        groups = [{"params": params, "weight_decay": weight_decay}]
+        groups = [{"params": params, "weight_decay": config.weight_decay}]
     else:  # decay only convolution and linear weights (tensors of dim >= 2)
-        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+        groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
                   {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
         groups = [g for g in groups if g["params"]]
     optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,

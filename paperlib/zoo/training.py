@@ -4,10 +4,10 @@ Every paper trains a set of registry networks on a class-balanced subset of one 
 trains 17 architectures and fine-tunes smoothed copies of each; Liang & Samavi train one network
 per temperature; CLM and RSE train ensembles. :func:`train_networks` does it for all of them.
 
-Why one stage and worker processes, not one DVC item per network: a notebook stage pays about
-10-16 s before it does any work (kernel start, imports; ``benchmarks/stage_overhead.py``), more
-than a default-profile network takes to train, and the narrow networks leave a second core idle
-in one process (two one-thread processes do 1.95-2.2x the work of one two-thread process,
+Why one stage and worker processes, not one DVC item per network: every notebook stage pays a
+fixed cost before it does any work (runner, kernel start, imports: 3-6 s here,
+``benchmarks/results/stage_overhead.json``), paid once per zoo instead of once per network, and
+the narrow networks leave a second core idle in one process (two one-thread processes do 1.95-2.2x the work of one two-thread process,
 ``benchmarks/results/parallel_workers.json``). The networks of a zoo are independent, so they
 are jobs of :func:`paperlib.zoo.workers.map_shared`.
 
