@@ -22,9 +22,15 @@ from pathlib import Path
 import pandas as pd
 
 CLAIM_COLUMNS = [
-    "paper", "claim_id", "statement", "where", "rule", "paper_value", "tolerance", "ours",
-    "ci_low", "ci_high", "unit", "verdict", "profile", "at_paper_scale", "deviations", "source",
+    "paper", "claim_id", "level", "statement", "where", "rule", "paper_value", "tolerance", "reason", "ours",
+    "ci_low", "ci_high", "adj_low", "adj_high", "unit", "verdict", "combine", "profile", "at_paper_scale",
+    "deviations", "source",
 ]
+COMBINE_RULE_TEXT = (
+    "A claim measured on several rows (one per attack or per pair of curves) holds when every row holds "
+    "at 95% (intersection-union test) and does not hold when one row refutes it at the Bonferroni level "
+    "1 - 0.05/m (= Holm's first step), unless the claim says 'any' (one row suffices; then all must refute). "
+    "A zero-width interval is inconclusive. The verdict counts are over claims, not rows.")
 
 
 def write_section(
@@ -86,7 +92,7 @@ table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
 th{background:#f3f3f3} .holds{background:#d9f2d9} .does-not-hold{background:#f7d4d4}
 .inconclusive{background:#f7efcc} .meta{color:#555;font-size:.9em} img{max-width:100%}
-.deviation{color:#8a4b00}
+.deviation{color:#8a4b00} tr.row td{font-size:.85em;color:#444} tr.claim td:first-child{font-weight:600}
 """
 
 
@@ -99,11 +105,14 @@ def _claims_html(claims: pd.DataFrame) -> str:
         return "<p>No claims evaluated in this section.</p>"
     rows = []
     for r in claims.itertuples(index=False):
+        level = getattr(r, "level", "claim")
+        tol = f" &plusmn;{r.tolerance:g} ({html.escape(str(r.reason))})" if r.tolerance and str(getattr(r, "reason", "")) != "nan" else ""
+        how = f"<br><span class=meta>{html.escape(str(r.combine))}</span>" if str(getattr(r, "combine", "nan")) not in ("", "nan") else ""
         rows.append(
-            "<tr>"
-            f"<td>{html.escape(str(r.claim_id))}</td><td>{html.escape(str(r.statement))}<br>"
-            f"<span class=meta>{html.escape(str(r.where))}; rule {html.escape(str(r.rule))} "
-            f"&plusmn;{r.tolerance:g}</span></td>"
+            f"<tr class='{'row' if level == 'row' else 'claim'}'>"
+            f"<td>{html.escape(str(r.claim_id))}</td><td>{html.escape(str(r.statement)) if level != 'row' else ''}"
+            f"{'<br>' if level != 'row' else ''}<span class=meta>{html.escape(str(r.where))}; rule {html.escape(str(r.rule))}"
+            f"{tol}</span>{how}</td>"
             f"<td>{r.paper_value:.4g}</td><td>{r.ours:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}]</td>"
             f"<td class='{_verdict_class(str(r.verdict))}'>{html.escape(str(r.verdict))}</td>"
             f"<td>{html.escape(str(r.profile))}{'' if r.at_paper_scale else ' (reduced scale)'}</td>"
@@ -113,6 +122,15 @@ def _claims_html(claims: pd.DataFrame) -> str:
         "<table><tr><th>claim</th><th>statement</th><th>paper</th><th>ours [95% CI]</th>"
         "<th>verdict</th><th>profile</th></tr>" + "".join(rows) + "</table>"
     )
+
+
+def verdict_counts(claims: pd.DataFrame) -> dict[str, int]:
+    """Verdicts per claim (rows of level ``claim``; a table without levels counts every row)."""
+    if claims.empty:
+        return {}
+    if "level" in claims.columns:
+        claims = claims[claims["level"].fillna("claim") == "claim"]
+    return {str(k): int(v) for k, v in claims["verdict"].value_counts().items()}
 
 
 def build_report(section_dirs: list[str | Path], out_html: str | Path, out_claims: str | Path, *, title: str, profile: str) -> pd.DataFrame:
@@ -152,8 +170,9 @@ def build_report(section_dirs: list[str | Path], out_html: str | Path, out_claim
         body.append("<h3>Claims</h3>" + _claims_html(claims))
         all_claims.append(claims)
     claims_table = pd.concat(all_claims, ignore_index=True) if all_claims else pd.DataFrame(columns=CLAIM_COLUMNS)
-    summary = claims_table["verdict"].value_counts().to_dict() if not claims_table.empty else {}
-    parts.append("<p>Claims: " + (", ".join(f"{v} {html.escape(k)}" for k, v in sorted(summary.items())) or "none yet") + "</p>")
+    summary = verdict_counts(claims_table)
+    parts.append("<p>Claims: " + (", ".join(f"{v} {html.escape(k)}" for k, v in sorted(summary.items())) or "none yet")
+                 + f"</p><p class=meta>{html.escape(COMBINE_RULE_TEXT)}</p>")
     parts.append("<ul>" + "".join(toc) + "</ul>")
     parts.extend(body)
     page = f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>{''.join(parts)}</body></html>\n"

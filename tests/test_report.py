@@ -47,3 +47,22 @@ def test_report_refuses_mixed_profiles(tmp_path):
 def test_report_names_a_missing_section(tmp_path):
     with pytest.raises(FileNotFoundError, match="section.json"):
         build_report([tmp_path / "nope"], tmp_path / "i.html", tmp_path / "c.csv", title="T", profile="smoke")
+
+
+def test_report_counts_claims_not_rows_and_states_the_combination_rule(tmp_path):
+    from paperlib.claims import combine
+    from paperlib.report import verdict_counts
+
+    c = Claim(paper="p", claim_id="worse", statement="H is worse than I", where="Fig. 4", paper_value=0.0, rule="above")
+    rows = [c.evaluate(0.2, 0.1, 0.3, profile="smoke", variant=a, adjusted=(0.05, 0.35)) for a in ("bim", "mim")]
+    rows.append(c.evaluate(-0.01, -0.05, 0.03, profile="smoke", variant="pgd", adjusted=(-0.07, 0.05)))
+    claim_row = combine(c, rows)
+    assert claim_row["verdict"] == "inconclusive" and claim_row["claim_id"] == "worse"
+    fig, ax = plt.subplots()
+    write_section(tmp_path / "s", title="S", paper="P", profile="smoke", deviations=[], tables={}, figures={"f": ("F", fig)},
+                  claims=rows + [claim_row])
+    plt.close(fig)
+    table = build_report([tmp_path / "s"], tmp_path / "i.html", tmp_path / "c.csv", title="T", profile="smoke")
+    assert len(table) == 4 and verdict_counts(table) == {"inconclusive": 1}
+    page = (tmp_path / "i.html").read_text()
+    assert "Claims: 1 inconclusive" in page and "intersection-union" in page and "worse@pgd" in page

@@ -3,6 +3,8 @@ comparison statistics (against statsmodels), the curve builder on tiny models, c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 
 import numpy as np
 import pandas as pd
@@ -13,14 +15,16 @@ from statsmodels.stats.weightstats import DescrStatsW
 
 from paperlib.claims import load_claims
 from paperlib.config import ParamsError, load_params
-from paperlib.config.sem import AttackParams, BaselineParams, StrategyParams
+from paperlib.config.sem import AttackParams, BaselineParams, StrategyParams, ZooParams
 from paperlib.config.schema import from_mapping
 from paperlib.defenses import Member
-from paperlib.metrics import broken_share, mean_asr, paired_difference, paired_mean_interval
+from paperlib.metrics import broken_share, mean_asr, paired_difference, paired_mean_interval, window_broken_share
 from paperlib.sem.collection import mark_exclusions, member_name, sem_member_keys, sigma_tag
-from paperlib.sem.curves import CurveJob, SemCurves, longest_first, make_judge, run_curve, run_curve_jobs, target_labels
+from paperlib.sem.curves import (CurveJob, SemCurves, attack_settings, longest_first, make_judge, run_curve, run_curve_jobs,
+                                 target_labels)
 from paperlib.sem.table1 import paper_table1, table1_claims
-from paperlib.sem.verdicts import evaluate_curve_claims, figure_claims, largest_budget
+from paperlib.sem.verdicts import (claim_window, comparison_pairs, evaluate_curve_claims, figure_claims,
+                                   largest_budget)
 from tests.conftest import REPO
 
 PROFILES = ("smoke", "default", "paper")
@@ -54,6 +58,13 @@ def error_for(tmp_path, mutate) -> str:
     (lambda d: d["sem"].__setitem__("workers", 0), "sem.workers"),
     (lambda d: d["sem"]["strategy"].__setitem__("single_architecture_sigmas", [0.3]), "sem.strategy.single_architecture_sigmas"),
     (lambda d: d["sem"]["table1"].__setitem__("exclude_fraction", 1.0), "sem.table1.exclude_fraction"),
+    (lambda d: d["sem"]["table1"].__setitem__("aca_method", "guess"), "sem.table1.aca_method"),
+    (lambda d: d["sem"]["table1"].__setitem__("certify_alpha", 0.0), "sem.table1.certify_alpha"),
+    (lambda d: d["sem"]["strategy"].__setitem__("hierarchy", "depth"), "sem.strategy.hierarchy"),
+    (lambda d: d["sem"]["attack"].__setitem__("step_rule", "2eps/steps"), "sem.attack.step_rule"),
+    (lambda d: d["sem"]["attack"].__setitem__("query_repeats", 0), "sem.attack.query_repeats"),
+    (lambda d: d["sem"]["attack"].__setitem__("mc_draws", 500), "sem.attack.mc_draws"),
+    (lambda d: d["sem"]["attack"].__setitem__("strongest_eot_draws", 0), "sem.attack.strongest_eot_draws"),
     (lambda d: d["sem"]["zoo"]["train"].__setitem__("input_noise_sigma", 0.5), "sem.zoo.train"),
     (lambda d: d["sem"].__setitem__("dataset", "mnist") or d["data"].__setitem__("datasets", ["cifar10"]), "sem.dataset"),
 ])
@@ -85,7 +96,7 @@ def test_table1_transcription():
     assert cell[("densenet100", 0.0)] == 0.955 and cell[("densenet100", 0.25)] == 0.9403
     assert cell[("inceptionv3", 1.5)] == 0.8038  # from the preprint's Table I
     assert cell[("vgg13", 0.75)] == 0.10 and cell[("resnext", 0.0)] == 0.962
-    claims = table1_claims(0.03)
+    claims = table1_claims()
     assert len(claims) == 68 and claims[("wrn", 0.75)].paper_value == 0.9023
 
 
@@ -121,6 +132,12 @@ def test_broken_share_closed_form():
     assert mean_asr(m, 1.0) == pytest.approx(2.25 / 5)
     with pytest.raises(ValueError):
         broken_share([np.nan], 1.0)
+    # A window [a, b]: the share of (a, b) above m, clipped (closed form by hand).
+    assert window_broken_share(m, 0.5, 1.0).tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+    assert window_broken_share([0.75], 0.5, 1.0).tolist() == [0.5]
+    assert window_broken_share(m, 0.0, 1.0).tolist() == broken_share(m, 1.0).tolist()
+    with pytest.raises(ValueError, match="window"):
+        window_broken_share(m, 1.0, 0.5)
 
 
 def test_paired_difference_matches_statsmodels():
@@ -137,37 +154,103 @@ def test_paired_difference_matches_statsmodels():
     assert paired_mean_interval([1.0, 1.0, 1.0]) == (1.0, 1.0, 1.0)
 
 
+def _synthetic(curves: dict, n: int = 30, attack: str = "pgd", targeted: bool = False, correct=None) -> pd.DataFrame:
+    return pd.concat([pd.DataFrame({"curve": c, "attack": attack, "targeted": targeted, "index": range(n),
+                                    "min_eps": m, "clean_correct": True if correct is None else correct})
+                      for c, m in curves.items()], ignore_index=True)
+
+
 def test_curve_claims_give_verdicts_on_synthetic_curves():
     cfg = from_mapping(AttackParams, raw()["sem"]["attack"], "sem.attack")
+    rng = np.random.default_rng(0)
     n = 30
-    tables = pd.concat([
-        pd.DataFrame({"curve": "A", "attack": "pgd", "targeted": False, "index": range(n), "min_eps": 0.001}),
-        pd.DataFrame({"curve": "F", "attack": "pgd", "targeted": False, "index": range(n), "min_eps": np.inf}),
-    ])
+    a_eps = rng.uniform(0.0005, 0.002, n)  # A breaks every image at tiny budgets, F none
+    tables = _synthetic({"A": a_eps, "F": np.full(n, np.inf)}, n)
     claims = load_claims("sem")
-    rows = evaluate_curve_claims([claims["fig4_sem_not_exceeding_ensemble_smoothed"], claims["fig4_attacker_b_weakest"]],
+    rows = evaluate_curve_claims([claims["conclusion_small_distortion_untargeted"], claims["fig4_attacker_b_weakest"]],
                                  tables, cfg, profile="smoke", deviations="", source="")
-    assert len(rows) == 1  # B was not measured: skipped
-    row = rows[0]
-    assert row["claim_id"] == "fig4_sem_not_exceeding_ensemble_smoothed@pgd"
-    assert row["verdict"] == "does not hold" and row["ours"] == pytest.approx(1 - 0.001 / largest_budget(cfg))
+    assert [r["level"] for r in rows] == ["row", "claim"]  # B was not measured: skipped
+    row, combined = rows
+    assert row["claim_id"] == "conclusion_small_distortion_untargeted@A@pgd:untargeted-vs-F@pgd:untargeted"
+    assert row["ours"] == pytest.approx(np.mean(1 - a_eps / (8 / 255)))  # window [0, 8/255] from the claims file
+    assert row["verdict"] == "does not hold" and combined["verdict"] == "does not hold"
+    assert combined["claim_id"] == "conclusion_small_distortion_untargeted" and "all of 1 rows" in combined["combine"]
     swapped = tables.assign(curve=tables.curve.map({"A": "F", "F": "A"}))
-    row = evaluate_curve_claims([claims["fig4_sem_not_exceeding_ensemble_smoothed"]], swapped, cfg,
-                                profile="smoke", deviations="", source="")[0]
-    assert row["verdict"] == "holds"
+    rows = evaluate_curve_claims([claims["conclusion_small_distortion_untargeted"]], swapped, cfg,
+                                 profile="smoke", deviations="", source="")
+    assert rows[-1]["verdict"] == "holds"
+
+
+def test_curve_claims_use_only_images_both_defenses_classify_correctly():
+    """A clean error is not an attack success: images misclassified by either defense drop out."""
+    cfg = from_mapping(AttackParams, raw()["sem"]["attack"], "sem.attack")
+    n = 20
+    correct = np.arange(n) >= 5
+    a_eps = np.where(correct, 0.004, 0.0)  # five clean errors (budget 0) on A
+    tables = pd.concat([_synthetic({"A": a_eps}, n, correct=correct),
+                        _synthetic({"F": np.full(n, 0.01)}, n)], ignore_index=True)
+    claim = load_claims("sem")["conclusion_small_distortion_untargeted"]
+    row = evaluate_curve_claims([claim], tables, cfg, profile="smoke", deviations="", source="")[0]
+    small = 8 / 255
+    assert row["n"] == 15 and row["ours"] == pytest.approx((1 - 0.004 / small) - (1 - 0.01 / small))
+    # Zero spread (every image the same difference) is a point interval: inconclusive, never "holds".
+    assert row["ci_low"] == row["ci_high"] and row["verdict"] == "inconclusive"
+
+
+def test_combined_verdict_all_rows_and_bonferroni_refutation():
+    """'all': holds only when every attack holds; one attack refutes only at the adjusted level."""
+    cfg = from_mapping(AttackParams, raw()["sem"]["attack"], "sem.attack")
+    rng = np.random.default_rng(1)
+    n = 40
+    claim = load_claims("sem")["fig4_ensemble_worse_than_single"]  # H above I, every attack
+    h_strong = rng.uniform(0.001, 0.01, n)
+    tables = pd.concat([_synthetic({"H": h_strong, "I": np.full(n, np.inf)}, n, attack=a) for a in ("bim", "mim", "pgd")]
+                       + [], ignore_index=True)
+    rows = evaluate_curve_claims([claim], tables, cfg, profile="smoke", deviations="", source="")
+    assert len(rows) == 4 and rows[-1]["verdict"] == "holds"
+    # Make PGD's row refute: H never broken, I always.
+    pgd = (tables.attack == "pgd")
+    tables.loc[pgd & (tables.curve == "H"), "min_eps"] = np.inf
+    tables.loc[pgd & (tables.curve == "I"), "min_eps"] = rng.uniform(0.001, 0.01, n)
+    rows = evaluate_curve_claims([claim], tables, cfg, profile="smoke", deviations="", source="")
+    assert rows[-1]["verdict"] == "does not hold" and "pgd" in rows[-1]["combine"]
+    # The adjusted interval (3 rows: 98.33%) is wider than the 95% one.
+    r = rows[0]
+    assert r["adj_low"] < r["ci_low"] and r["adj_high"] > r["ci_high"]
+
+
+def test_pinned_comparisons_and_window_beyond_the_search():
+    cfg = from_mapping(AttackParams, raw()["sem"]["attack"], "sem.attack")
+    n = 10
+    tables = pd.concat([_synthetic({"D": np.full(n, 0.02), "C": np.full(n, 0.02)}, n, attack=a) for a in ("bim", "mim", "pgd")],
+                       ignore_index=True)
+    claim = load_claims("sem")["fig4_transfer_algorithms_help_d"]
+    rows = evaluate_curve_claims([claim], tables, cfg, profile="smoke", deviations="", source="")
+    assert [r["claim_id"].split("@", 1)[1] for r in rows[:-1]] == [
+        "D@mim:untargeted-vs-D@bim:untargeted", "D@pgd:untargeted-vs-D@bim:untargeted"]
+    short = replace(cfg, search_steps=2)  # 2/255 and 4/255 only: the 32/255 window is not measured
+    with pytest.raises(ValueError, match="search_steps"):
+        evaluate_curve_claims([claim], tables, short, profile="smoke", deviations="", source="")
 
 
 def test_every_figure_claim_names_curves_its_figure_draws():
     claims = load_claims("sem")
     for profile in PROFILES:
-        figures = load_params(REPO / "profiles" / f"{profile}.yaml").sem.figures
+        params = load_params(REPO / "profiles" / f"{profile}.yaml").sem
+        figures = params.figures
         for claim in claims.values():
             if "figure" not in claim.test:
                 continue
             fig = figures[claim.test["figure"]]
-            assert set(claim.test["compare"]) <= set(fig.curves), (profile, claim.claim_id)
-            assert claim.test["targeted"] in fig.targeted, (profile, claim.claim_id)
-            assert claim.test["budget"] in ("small", "all")
+            for left, right in comparison_pairs(claim):
+                assert {left.curve, right.curve} <= set(fig.curves), (profile, claim.claim_id)
+                for ref in (left, right):
+                    assert ref.attack is None or ref.attack in fig.attacks or profile == "smoke", (profile, claim.claim_id)
+            targeted = claim.test.get("targeted", False)
+            for t in (targeted if isinstance(targeted, list) else [targeted]):
+                assert t in fig.targeted, (profile, claim.claim_id)
+            low, high = claim_window(claim)
+            assert high <= largest_budget(params.attack) * (1 + 1e-9), (profile, claim.claim_id)
     for name in ("fig3", "fig4", "fig5", "fig6", "fig7", "fig8"):
         assert figure_claims(claims, name), name
 
@@ -223,6 +306,28 @@ def test_sem_curves_build_every_curve_and_note_reduced_quantities():
         curves.setup("rse")
 
 
+def test_strongest_attacker_is_eot_over_the_whole_distribution_with_per_image_draws():
+    """Beyond the paper: the strongest curve judges SEM itself and attacks an EOT view of k fresh
+    draws of the whole distribution; different images in one batch get different attribute sets."""
+    from paperlib.attacks.eot import ExpectationView
+    curves, attack = tiny_curves()
+    setup = curves.setup("strongest")
+    assert setup.judged is curves.sem and not setup.query_based
+    view = setup.attacker(torch.Generator().manual_seed(0))
+    assert isinstance(view, ExpectationView) and view.defense is curves.sem and view.k == attack.strongest_eot_draws
+    rows = curves.sem.membership(64, torch.Generator().manual_seed(3))
+    assert len({tuple(r.tolist()) for r in rows}) > 1  # per-row (per-image) draws, not one per batch
+
+
+def test_query_attack_settings_follow_the_judge():
+    cfg = from_mapping(AttackParams, raw()["sem"]["attack"], "sem.attack")
+    s = attack_settings(cfg, stochastic=True)
+    assert (s.query_stop_draws, s.query_stop_alpha, s.query_repeats) == (cfg.mc_draws, cfg.alpha, cfg.query_repeats)
+    assert s.step_rule == "1.5eps/steps" and s.query_early_stop
+    d = attack_settings(cfg, stochastic=False)
+    assert (d.query_stop_draws, d.query_repeats) == (1, 1)
+
+
 def test_run_curve_is_reproducible_and_judges_with_eq6():
     curves, attack = tiny_curves()
     g = torch.Generator().manual_seed(0)
@@ -234,8 +339,15 @@ def test_run_curve_is_reproducible_and_judges_with_eq6():
     assert set(r1.table.columns) >= {"min_eps", "success", "attack_calls"}
     yt = target_labels(y, 10, torch.Generator().manual_seed(1))
     assert bool((yt != y).all())
-    r3 = run_curve(curves.setup("E"), "nes", x, yt, attack, targeted=True, seed=0)
+    r3 = run_curve(curves.setup("E"), "nes", x, yt, attack, targeted=True, seed=0, y_true=y)
     assert len(r3.table) == 6
+    # clean_correct: untargeted, the search's own clean judgement; targeted, the N-draw rule on the true label.
+    assert r1.table.clean_correct.tolist() == (~r1.table.clean_success).tolist()
+    plain_i = curves.setup("I")
+    r4 = run_curve(plain_i, "pgd", x, yt, attack, targeted=True, seed=0, y_true=y)
+    assert r4.table.clean_correct.tolist() == (plain_i.judged(x).argmax(1) == y).tolist()
+    with pytest.raises(ValueError, match="y_true"):
+        run_curve(curves.setup("E"), "nes", x, yt, attack, targeted=True, seed=0)
     with pytest.raises(ValueError, match="does not fit"):
         run_curve(curves.setup("E"), "pgd", x, y, attack, targeted=False, seed=0)
     # A deterministic model is judged by one prediction: success iff the prediction is not y.
@@ -258,9 +370,10 @@ def test_curve_jobs_do_not_depend_on_their_order_or_on_sharing_one_loaded_collec
     backward = run_curve_jobs(jobs[::-1], {}, x, y, yt, seed=0, stream=("t",), curves=tiny_curves()[0])[::-1]
     for (a, _), (b, _) in zip(forward, backward):
         pd.testing.assert_frame_equal(a.table, b.table)
-    alone = run_curve(curves.setup("F"), "bim", x, yt, curves.attack, targeted=True, seed=0, stream=("t",))
+    alone = run_curve(curves.setup("F"), "bim", x, yt, curves.attack, targeted=True, seed=0, stream=("t",), y_true=y)
     pd.testing.assert_frame_equal(forward[1][0].table, alone.table)
     assert [str(j) for j in longest_first(jobs)][:2] == ["targeted pgd D", "targeted bim F"]
+    assert str(longest_first([CurveJob("A", "pgd", False), CurveJob("strongest", "pgd", False)])[0]) == "untargeted pgd strongest"
 
 
 # ---------------------------------------------------------------- loading the collection (zoo layer)
@@ -283,6 +396,20 @@ def test_members_and_baselines_load_through_the_zoo_layer(tmp_path):
     assert (m.name, m.arch, m.sigma) == ("lenet5@0.25", "lenet5", 0.25)
     assert not m.model.training and not any(p.requires_grad for p in m.model.parameters())
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in m.model.state_dict().items())
+    assert m.noise_std is None and m.family == "lenet"
+    # SEM's sigmas in normalized units: the member adds sigma x the normalization's std per channel.
+    from paperlib.models.normalization import MNIST_STD
+    from paperlib.sem.training import zoo_jobs
+    n = load_member(tmp_path, "lenet5", 0.25, zoo["lenet5"], 10, 1, noise_space="normalized")
+    assert n.sigma == 0.25 and n.noise_std == pytest.approx((0.25 * MNIST_STD[0],))
+    x = torch.rand(2, 1, 28, 28)
+    from paperlib.defenses import SmoothedEnsemble
+    out = SmoothedEnsemble([n]).sample(x, torch.Generator().manual_seed(0))
+    ref = net.eval()(x + 0.25 * MNIST_STD[0] * torch.randn(x.shape, generator=torch.Generator().manual_seed(0)))
+    assert torch.allclose(out, ref, atol=1e-5)
+    zoo_params = from_mapping(ZooParams, {**raw("smoke")["sem"]["zoo"], "models": {"lenet5": {"width": 0.25}}}, "z")
+    fine = zoo_jobs(zoo_params, 100, tmp_path / "j")[0].runs[1]
+    assert fine.config["input_noise_space"] == zoo_params.noise_space == "normalized"
     with pytest.raises(ValueError, match=r"sigma_0\.25.*'lenet5' \(width 0\.5"):
         load_member(tmp_path, "lenet5", 0.25, ZooModel(width=0.5), 10, 1)
     with pytest.raises(FileNotFoundError, match=r"sigma_1[/\\]model\.pt"):

@@ -8,6 +8,12 @@ that may return a leading draw axis (then the loss is the mean over draws: EOT).
 The update rules follow torchattacks 3.3.0 (``attacks/fgsm.py``, ``bim.py``, ``mifgsm.py``,
 ``pgd.py``, ``pgdl2.py``) step for step, so that on the same model, inputs and budget the
 deterministic attacks give the same images (``tests/test_attacks.py`` checks this).
+
+BIM and MIM take their default step size from a named rule (:func:`iterative_step_size`):
+``"eps/steps"`` (MI-FGSM's ``eps / T``, Dong et al. 2018; the package's default) or
+``"1.5eps/steps"``, the ``alpha = 1.5 * eps / iterations`` that Dong et al. 2020 ("Benchmarking
+Adversarial Robustness on Image Classification") use for BIM and MIM in the robustness curves
+whose protocol SEM (Qin et al. 2023) follows. An explicit ``step_size`` overrides the rule.
 """
 
 from __future__ import annotations
@@ -16,6 +22,25 @@ import torch
 
 from ._core import (Budget, check_images, check_norm, check_positive_int, input_gradient,
                     per_image, project, random_start as _random_start, steepest_step)
+
+STEP_RULES = ("eps/steps", "1.5eps/steps")
+
+
+def iterative_step_size(eps: Budget, steps: int, rule: str = "eps/steps") -> Budget:
+    """The per-iteration step size of BIM / MIM under a named ``rule`` (pixel units, same type
+    as ``eps``: a float or a ``(B,)`` tensor).
+
+    * ``"eps/steps"``: ``eps / steps`` (Dong et al. 2018's ``eps / T``; the default);
+    * ``"1.5eps/steps"``: ``1.5 * eps / steps`` (Dong et al. 2020, the benchmark whose
+      ASR-vs-distortion protocol SEM uses), so the iterates can reach the boundary of the ball
+      before the last step.
+    """
+    check_positive_int(steps, "steps")
+    if rule == "eps/steps":
+        return eps / steps
+    if rule == "1.5eps/steps":
+        return 1.5 * eps / steps
+    raise ValueError(f"step_rule must be one of {STEP_RULES}, got {rule!r}")
 
 
 def fgsm(model, x: torch.Tensor, y: torch.Tensor, *, eps: Budget, norm: str = "linf",
@@ -58,33 +83,41 @@ def _iterate(model, x, y, *, eps, steps, step_size, norm, targeted, random_start
 
 def bim(model, x: torch.Tensor, y: torch.Tensor, *, eps: Budget, steps: int = 20,
         step_size: Budget | None = None, norm: str = "linf", targeted: bool = False,
-        generator: torch.Generator | None = None) -> torch.Tensor:
+        generator: torch.Generator | None = None, step_rule: str = "eps/steps") -> torch.Tensor:
     """Basic iterative method / I-FGSM (Kurakin et al. 2016): ``steps`` FGSM steps of size
-    ``step_size`` (default ``eps / steps``), each projected back onto the ``eps`` ball and [0, 1].
+    ``step_size``, each projected back onto the ``eps`` ball and [0, 1].
 
-    Deterministic; ``generator`` is unused. Returns ``x_adv`` ``(B, C, H, W)``.
+    ``step_size`` defaults to :func:`iterative_step_size` of ``step_rule``: ``"eps/steps"``
+    (torchattacks-equal) or ``"1.5eps/steps"`` (Dong et al. 2020); an explicit ``step_size``
+    wins over the rule. Deterministic; ``generator`` is unused. Returns ``x_adv``
+    ``(B, C, H, W)``.
     """
     check_positive_int(steps, "steps")
+    rule_step = iterative_step_size(eps, steps, step_rule)  # validates step_rule either way
     if step_size is None:
-        step_size = eps / steps
+        step_size = rule_step
     return _iterate(model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm,
                     targeted=targeted, random_start=False, generator=None)
 
 
 def mim(model, x: torch.Tensor, y: torch.Tensor, *, eps: Budget, steps: int = 20,
         step_size: Budget | None = None, decay: float = 1.0, norm: str = "linf",
-        targeted: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        targeted: bool = False, generator: torch.Generator | None = None,
+        step_rule: str = "eps/steps") -> torch.Tensor:
     """Momentum iterative method / MI-FGSM (Dong et al. 2018, eq. 6-7).
 
     ``g_{t+1} = decay * g_t + grad / mean|grad|``; ``x_{t+1} = Proj(x_t + step_size * sign(g))``
-    (L2: ``g / ||g||_2``). ``step_size`` defaults to ``eps / steps`` (the paper's ``eps / T``).
+    (L2: ``g / ||g||_2``). ``step_size`` defaults to :func:`iterative_step_size` of
+    ``step_rule``: ``"eps/steps"`` (the paper's ``eps / T``, torchattacks-equal) or
+    ``"1.5eps/steps"`` (Dong et al. 2020); an explicit ``step_size`` wins over the rule.
     Deterministic; ``generator`` is unused. Returns ``x_adv`` ``(B, C, H, W)``.
     """
     if not (isinstance(decay, (int, float)) and decay >= 0):
         raise ValueError(f"decay must be a number >= 0, got {decay!r}")
     check_positive_int(steps, "steps")
+    rule_step = iterative_step_size(eps, steps, step_rule)  # validates step_rule either way
     if step_size is None:
-        step_size = eps / steps
+        step_size = rule_step
     return _iterate(model, x, y, eps=eps, steps=steps, step_size=step_size, norm=norm,
                     targeted=targeted, random_start=False, generator=None, decay=float(decay))
 

@@ -25,6 +25,8 @@ ATTACKS = ("bim", "mim", "pgd", "nes", "spsa")
 SCENARIO_CURVES = ("A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M")
 BASELINE_CURVES = ("rse", "adp", "ensemble_smoothed")
 STRATEGY_CURVES = ("sem", "quantity_low", "quantity_high", "single_architecture", "H")
+BEYOND_PAPER_CURVES = ("strongest",)   # full knowledge of Algorithm 1, EOT with per-image draws
+HIERARCHIES = ("family", "architecture")
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,15 @@ class ZooParams:
     train: dict[str, Any]                    # the unsmoothed model (a TrainConfig)
     finetune: dict[str, Any]                 # each smoothed model, from the unsmoothed one
     finetune_images: int = 0                 # class-balanced images per fine-tune (0 = sem.train_subset)
+    noise_space: str = "normalized"          # units of every smoothing sigma: "normalized" (sigma * std_c in pixels) or "pixel"
 
     def validate(self, key: str) -> None:
         require(len(self.models) > 0, f"{key}.models", "name at least one architecture")
         require(self.finetune_images >= 0, f"{key}.finetune_images", f"must be >= 0, got {self.finetune_images}")
+        require(self.noise_space in ("normalized", "pixel"), f"{key}.noise_space",
+                f"must be 'normalized' or 'pixel', got {self.noise_space!r}")
+        require("input_noise_space" not in self.finetune and "input_noise_space" not in self.train,
+                f"{key}.finetune", "input_noise_space is set from sem.zoo.noise_space")
         for name, m in self.models.items():
             check_architecture(name, f"{key}.models.{name}")
             check_train_config({**self.train, **m.train}, f"{key}.models.{name}.train")
@@ -90,14 +97,20 @@ class Table1Params:
     predict_alpha: float     # Cohen's PREDICT abstains when the top-two binomial test p > this
     chunk: int               # rows per forward pass (measured, see README)
     exclude_fraction: float  # a model is excluded when its ACA < fraction x the median at its sigma
-    paper_tolerance: float   # our cell vs the paper's cell: equivalent within this
+    aca_method: str = "certify"   # "certify": Cohen's certified accuracy at radius 0; "predict": PREDICT accuracy
+    certify_n0: int = 100         # CERTIFY's selection draws (Cohen et al.: 100)
+    certify_n: int = 100000       # CERTIFY's estimation draws (Cohen et al.: 100,000)
+    certify_alpha: float = 0.001  # CERTIFY's level (Cohen et al.: 0.001)
 
     def validate(self, key: str) -> None:
         require(self.mc_draws >= 1, f"{key}.mc_draws", f"must be >= 1, got {self.mc_draws}")
         require(self.chunk >= 1, f"{key}.chunk", f"must be >= 1, got {self.chunk}")
         require(0 < self.predict_alpha < 1, f"{key}.predict_alpha", f"must lie in (0, 1), got {self.predict_alpha}")
         require(0 <= self.exclude_fraction < 1, f"{key}.exclude_fraction", f"must lie in [0, 1), got {self.exclude_fraction}")
-        require(self.paper_tolerance >= 0, f"{key}.paper_tolerance", "must be >= 0")
+        require(self.aca_method in ("certify", "predict"), f"{key}.aca_method",
+                f"must be 'certify' or 'predict', got {self.aca_method!r}")
+        require(self.certify_n0 >= 1 and self.certify_n >= 1, f"{key}.certify_n", "certify_n0 and certify_n must be >= 1")
+        require(0 < self.certify_alpha < 1, f"{key}.certify_alpha", f"must lie in (0, 1), got {self.certify_alpha}")
 
 
 @dataclass(frozen=True)
@@ -109,8 +122,10 @@ class StrategyParams:
     quantities_high: list[int]      # Figures 7-8: 6, 7, 8
     single_architecture: str        # Figures 7-8: the single-architecture collection (WRN)
     single_architecture_sigmas: list[float]   # its smoothed models (paper: 0.12 ... 1.25, seven)
+    hierarchy: str = "family"       # Algorithm 1: family, then depth, then sigma ("architecture": every depth its own draw)
 
     def validate(self, key: str) -> None:
+        require(self.hierarchy in HIERARCHIES, f"{key}.hierarchy", f"must be one of {list(HIERARCHIES)}, got {self.hierarchy!r}")
         require(len(self.single_architecture_sigmas) > 0 and all(s > 0 for s in self.single_architecture_sigmas),
                 f"{key}.single_architecture_sigmas", f"must be sigmas > 0, got {self.single_architecture_sigmas}")
         for name in ("quantities", "quantities_low", "quantities_high"):
@@ -164,18 +179,25 @@ class AttackParams:
     query_samples: int       # NES / SPSA samples per gradient estimate
     query_sigma: float       # NES / SPSA finite-difference scale
     chunk: int               # rows per forward pass of the stochastic defenses
-    small_budget: float      # "small perturbations" (Figure 5, second row; the conclusion)
+    strongest_eot_draws: int  # the strongest attacker (beyond the paper): EOT draws of the whole SEM per image and step
+    step_rule: str           # BIM/MIM step: "1.5eps/steps" (Dong et al.'s benchmark, which the paper cites) or "eps/steps"
+    query_repeats: int       # NES/SPSA: queries per perturbed point, averaged, on a stochastic target
+    query_early_stop: bool   # NES/SPSA stop an image once the judge's own N-draw rule (mc_draws, alpha) says success
 
     def validate(self, key: str) -> None:
         for name in ("test_subset", "search_steps", "iterations", "eot_draws", "period", "mc_draws",
-                     "max_queries", "query_samples", "chunk"):
+                     "max_queries", "query_samples", "chunk", "strongest_eot_draws", "query_repeats"):
             require(getattr(self, name) >= 1, f"{key}.{name}", f"must be >= 1, got {getattr(self, name)}")
         require(self.binary_steps >= 0, f"{key}.binary_steps", "must be >= 0")
         require(self.eps_init > 0, f"{key}.eps_init", f"must be > 0, got {self.eps_init}")
         require(self.rtol >= 0, f"{key}.rtol", "must be >= 0")
         require(0 < self.alpha < 1, f"{key}.alpha", f"must lie in (0, 1), got {self.alpha}")
         require(self.query_sigma > 0, f"{key}.query_sigma", "must be > 0")
-        require(self.small_budget > 0, f"{key}.small_budget", "must be > 0")
+        require(self.step_rule in ("eps/steps", "1.5eps/steps"), f"{key}.step_rule",
+                f"must be 'eps/steps' or '1.5eps/steps', got {self.step_rule!r}")
+        require(isinstance(self.query_early_stop, bool), f"{key}.query_early_stop", "must be true or false")
+        require(self.mc_draws <= self.max_queries or not self.query_early_stop, f"{key}.mc_draws",
+                f"the query attacks' success check spends mc_draws = {self.mc_draws} queries; max_queries is {self.max_queries}")
 
 
 @dataclass(frozen=True)
@@ -188,7 +210,7 @@ class FigureParams:
     targeted: list[bool]
 
     def validate(self, key: str) -> None:
-        allowed = SCENARIO_CURVES + BASELINE_CURVES + STRATEGY_CURVES
+        allowed = SCENARIO_CURVES + BASELINE_CURVES + STRATEGY_CURVES + BEYOND_PAPER_CURVES
         for i, c in enumerate(self.curves):
             require(c in allowed, f"{key}.curves[{i}]", f"unknown curve {c!r}; allowed: {list(allowed)}")
         for i, a in enumerate(self.attacks):

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from .base import StochasticDefense, call_module
+from ..models.noise_space import add_gaussian_noise, check_std
 
 
 def _check_sigma(sigma: float, name: str = "sigma") -> float:
@@ -17,21 +18,22 @@ def _check_sigma(sigma: float, name: str = "sigma") -> float:
 
 class GaussianSmoothing(StochasticDefense):
     """Base classifier ``f`` on a noisy input: one draw is ``f(x + delta)``, ``delta ~ N(0,
-    sigma^2 I)`` (Cohen et al. 2019, SEM eq. 1 inside the expectation). ``sigma`` in pixel units.
+    sigma^2 I)`` (Cohen et al. 2019, SEM eq. 1 inside the expectation). ``sigma`` in pixel units:
+    a float, or a per-channel sequence ``(s_1, ..., s_C)`` (``delta_c ~ N(0, s_c^2)``; e.g. a sigma
+    meant after the input normalization, :func:`paperlib.models.noise_space.pixel_noise_std`
+    with ``"normalized"``). A float draws exactly what it always drew.
     The smoothed classifier ``g`` (the majority over draws) is
     :func:`paperlib.metrics.monte_carlo_counts` / :class:`paperlib.metrics.Smooth` on top.
     ``model`` may itself be a stochastic defense (it then draws from the same generator).
     """
 
-    def __init__(self, model: nn.Module, sigma: float, generator: torch.Generator | None = None):
+    def __init__(self, model: nn.Module, sigma, generator: torch.Generator | None = None):
         super().__init__(generator)
         self.model = model
-        self.sigma = _check_sigma(sigma)
+        self.sigma = check_std(sigma, "sigma")  # float, or a tuple of floats per channel
 
     def sample(self, x, generator):
-        if self.sigma > 0:
-            x = x + self.sigma * torch.randn(x.shape, generator=generator, device=x.device,
-                                             dtype=x.dtype)
+        x = add_gaussian_noise(x, self.sigma, generator)
         return call_module(self.model, x, generator)
 
 
@@ -59,10 +61,8 @@ class NoisyLogit(StochasticDefense):
 
     def sample(self, x, generator):
         if self.site == "input":
-            if self.sigma > 0:
-                x = x + self.sigma * torch.randn(x.shape, generator=generator, device=x.device,
-                                                 dtype=x.dtype)
-            return call_module(self.model, x, generator)
+            return call_module(self.model, add_gaussian_noise(x, self.sigma, generator), generator)
         z = call_module(self.model, x, generator)
+        # logits: always drawn, also at sigma 0 (as before), so the stream does not depend on sigma
         return z + self.sigma * torch.randn(z.shape, generator=generator, device=z.device,
                                             dtype=z.dtype)

@@ -6,7 +6,8 @@ from .aca import approximate_certified_accuracy, certified_accuracy
 from .asr_search import (SearchResult, asr_curve, asr_distortion_search, plot_asr_curves,
                          write_csv_atomic)
 from .certify import ABSTAIN, Smooth, clopper_pearson_lower, rank_verification
-from .curve_compare import broken_share, mean_asr, paired_difference, paired_mean_interval
+from .curve_compare import broken_share, mean_asr, paired_difference, paired_mean_interval, window_broken_share
+from .pooled import difference_to_pooled_networks
 from .montecarlo import (auto_chunk, binomial_test, monte_carlo_counts, sem_attack_success,
                          success_pvalue, top_class)
 from .mra import mra
@@ -17,4 +18,4 @@ __all__ = ["monte_carlo_counts", "top_class", "sem_attack_success", "binomial_te
            "SearchResult", "plot_asr_curves", "write_csv_atomic", "Smooth", "ABSTAIN",
            "clopper_pearson_lower", "rank_verification", "approximate_certified_accuracy",
            "certified_accuracy", "broken_share", "mean_asr", "paired_difference",
-           "paired_mean_interval", "mra", "saliency_map", "pairwise_cosine_similarity"]
+           "paired_mean_interval", "window_broken_share", "difference_to_pooled_networks", "mra", "saliency_map", "pairwise_cosine_similarity"]

@@ -15,6 +15,13 @@ a stochastic defense pass the Monte Carlo rule (:func:`sem_attack_success` on
 budget (attacks accept one budget per image), and settled images drop out.
 
 The curve ``ASR(d)`` is the share of images whose smallest successful budget is ``<= d``.
+
+Besides the budget, the table records the *realized* distortion of each image: the ``norm``
+(L-inf or L2) of ``x_adv - x`` for the adversarial example the attack returned at the budget
+that became ``min_eps`` (0 for an image misclassified clean, NaN for one never broken). A
+projected attack realizes at most its budget; one that stops early realizes less, one that is
+not projected onto the budget may realize more, and the budget alone hides both. Only the norms
+are kept, never the images.
 """
 
 from __future__ import annotations
@@ -29,6 +36,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+
+def _linf(delta: torch.Tensor) -> torch.Tensor:
+    return delta.flatten(1).abs().amax(dim=1)
+
+
+def _l2(delta: torch.Tensor) -> torch.Tensor:
+    return delta.flatten(1).norm(p=2, dim=1)
+
+
+_NORMS = {"linf": _linf, "l2": _l2}
+
 AttackFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 JudgeFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -36,7 +54,8 @@ JudgeFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 @dataclass(frozen=True)
 class SearchResult:
     """table: one row per image (columns ``index, label, clean_success, min_eps, lo, success,
-    attack_calls, judge_calls``); curve: ``distortion, asr`` (step function, DVC plots data)."""
+    attack_calls, judge_calls, realized``); curve: ``distortion, asr`` (step function over
+    ``min_eps``, DVC plots data)."""
 
     table: pd.DataFrame
     curve: pd.DataFrame
@@ -45,7 +64,7 @@ class SearchResult:
 def asr_distortion_search(attack: AttackFn, judge: JudgeFn, x: torch.Tensor, y: torch.Tensor, *,
                           eps_init: float, search_steps: int = 10, binary_steps: int = 20,
                           rtol: float = 0.0, batch_size: int | None = None,
-                          progress: bool = False) -> SearchResult:
+                          progress: bool = False, norm: str = "linf") -> SearchResult:
     """Per-image smallest successful budget; see the module docstring.
 
     Args:
@@ -57,6 +76,8 @@ def asr_distortion_search(attack: AttackFn, judge: JudgeFn, x: torch.Tensor, y: 
         eps_init: first budget of the exponential search (pixel units of the attack's norm).
         rtol: relative width at which a bisection counts as settled (0: all ``binary_steps``).
         batch_size: images per attack call (``None``: all active images at once).
+        norm: ``"linf"`` or ``"l2"``: the norm of the ``realized`` column (``||x_adv - x||``
+            per image, of the attack's output at the budget that became ``min_eps``).
     """
     if not eps_init > 0:
         raise ValueError(f"eps_init must be > 0, got {eps_init!r}")
@@ -65,6 +86,9 @@ def asr_distortion_search(attack: AttackFn, judge: JudgeFn, x: torch.Tensor, y: 
             raise ValueError(f"{name} must be a non-negative int (search_steps >= 1), got {v!r}")
     if not rtol >= 0:
         raise ValueError(f"rtol must be >= 0, got {rtol!r}")
+    if norm not in _NORMS:
+        raise ValueError(f"norm must be one of {tuple(_NORMS)}, got {norm!r}")
+    distance = _NORMS[norm]
     b = x.shape[0]
     dev = x.device
     attack_calls = torch.zeros(b, dtype=torch.long)
@@ -75,19 +99,26 @@ def asr_distortion_search(attack: AttackFn, judge: JudgeFn, x: torch.Tensor, y: 
     lo = torch.zeros(b, dtype=torch.float64)
     hi = torch.full((b,), float("inf"), dtype=torch.float64)
     hi[clean] = 0.0
+    # Realized ||x_adv - x|| at the current hi: 0 for clean successes, NaN until first success.
+    realized = torch.full((b,), float("nan"), dtype=torch.float64)
+    realized[clean] = 0.0
 
-    def run(idx_cpu: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    def run(idx_cpu: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attack and judge images ``idx_cpu`` at budgets ``eps``: ``(ok (n,) bool, realized
+        distortion (n,) float64)``, both on the CPU."""
         idx = idx_cpu.to(dev)
         e = eps.to(device=dev, dtype=x.dtype)
         step = batch_size or idx.numel()
-        oks = []
+        oks, dists = [], []
         for s in range(0, idx.numel(), step):
             part = idx[s:s + step]
             x_adv = attack(x[part], y[part], e[s:s + step])
             oks.append(torch.as_tensor(judge(x_adv, y[part])).bool().cpu())
+            with torch.no_grad():  # float64: the difference of two float32 images is exact
+                dists.append(distance(x_adv.detach().double() - x[part].double()).cpu())
         attack_calls[idx_cpu] += 1
         judge_calls[idx_cpu] += 1
-        return torch.cat(oks)
+        return torch.cat(oks), torch.cat(dists)
 
     # Exponential search.
     searching = ~clean
@@ -101,9 +132,10 @@ def asr_distortion_search(attack: AttackFn, judge: JudgeFn, x: torch.Tensor, y: 
         idx = searching.nonzero().squeeze(1)
         if idx.numel() == 0:
             break
-        ok = run(idx, eps[idx])
+        ok, dist = run(idx, eps[idx])
         won = idx[ok]
         hi[won] = eps[won]
+        realized[won] = dist[ok]
         lo[won] = prev[won]
         searching[won] = False
         prev[idx] = eps[idx]
@@ -119,8 +151,9 @@ def asr_distortion_search(attack: AttackFn, judge: JudgeFn, x: torch.Tensor, y: 
         if idx.numel() == 0:
             break
         mid = (lo[idx] + hi[idx]) / 2
-        ok = run(idx, mid)
+        ok, dist = run(idx, mid)
         hi[idx[ok]] = mid[ok]
+        realized[idx[ok]] = dist[ok]
         lo[idx[~ok]] = mid[~ok]
     table = pd.DataFrame({
         "index": np.arange(b),
@@ -131,14 +164,20 @@ def asr_distortion_search(attack: AttackFn, judge: JudgeFn, x: torch.Tensor, y: 
         "success": torch.isfinite(hi).numpy(),
         "attack_calls": attack_calls.numpy(),
         "judge_calls": judge_calls.numpy(),
+        "realized": realized.numpy(),
     })
     return SearchResult(table=table, curve=asr_curve(table))
 
 
-def asr_curve(table: pd.DataFrame, grid=None) -> pd.DataFrame:
+def asr_curve(table: pd.DataFrame, grid=None, column: str = "min_eps") -> pd.DataFrame:
     """``ASR(d) = mean(min_eps <= d)`` at the distortions ``grid`` (default: 0 and every finite
-    ``min_eps``, which gives the exact step function). Columns ``distortion, asr``."""
-    m = table["min_eps"].to_numpy(dtype=np.float64)
+    ``min_eps``, which gives the exact step function). Columns ``distortion, asr``.
+
+    ``column="realized"`` gives the curve over the realized distortion instead (never-broken
+    images, NaN there, count as failures at every ``d``, as ``inf`` budgets do)."""
+    if column not in ("min_eps", "realized"):
+        raise ValueError(f"column must be 'min_eps' or 'realized', got {column!r}")
+    m = table[column].to_numpy(dtype=np.float64)
     if grid is None:
         grid = np.unique(np.concatenate([[0.0], m[np.isfinite(m)]]))
     grid = np.asarray(grid, dtype=np.float64)

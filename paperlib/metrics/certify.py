@@ -6,6 +6,14 @@ images and drawing from an explicit generator. The base classifier may itself be
 (Liang & Samavi's noisy voting ensemble ``F*``, their eq. 10-11): their Theorem 1 and
 certification procedure are Cohen's with ``F*`` as the base, radius ``sigma * Phi^-1(pA_lower)``
 (eq. 13 with ``pB_upper = 1 - pA_lower``).
+
+The noise may have a per-channel std ``(s_1, ..., s_C)`` in pixel units (a sigma meant after the
+input normalization, :mod:`paperlib.models.noise_space`). The certified L2 radius in pixel space
+is then ``min_c(s_c) * Phi^-1(pA_lower)``: with ``D = diag(s)`` per channel, ``g(x) = h(D^-1 x)``
+where ``h`` is smoothed with isotropic noise of std 1, so ``h`` is certified for
+``||D^-1 delta||_2 < Phi^-1(pA_lower)`` (Cohen et al. Theorem 1), and
+``||D^-1 delta||_2 <= ||delta||_2 / min_c s_c``. In normalized units that radius is exactly
+``sigma * Phi^-1(pA_lower)``; in pixel units it is the largest L2 ball inside the certified ellipsoid.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import numpy as np
 import torch
 from scipy.stats import beta, norm
 
+from ..models.noise_space import check_std
 from ..defenses.smoothing import GaussianSmoothing
 from .montecarlo import binomial_test, monte_carlo_counts
 
@@ -54,17 +63,25 @@ class Smooth:
     Args:
         base_classifier: maps ``(N, C, H, W)`` in [0, 1] to scores ``(N, K)`` (a model, or a
             stochastic defense such as an :class:`~paperlib.defenses.EnsembleVote`).
-        num_classes: K. sigma: noise std in pixel units.
+        num_classes: K. sigma: noise std in pixel units, a float or per channel (a sequence of
+            ``C`` floats, each > 0; ``eps_c ~ N(0, sigma_c^2)``). ``self.sigma`` keeps the form
+            given (float or tuple); ``self.radius_sigma`` is the std that scales the certified
+            radius (``sigma``, or ``min_c sigma_c``; see the module docstring).
     """
 
-    def __init__(self, base_classifier, num_classes: int, sigma: float):
+    def __init__(self, base_classifier, num_classes: int, sigma):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
-        if not sigma > 0:
-            raise ValueError(f"sigma must be > 0, got {sigma!r}")
+        try:
+            std = check_std(sigma, "sigma")
+        except ValueError:
+            std = None
+        if std is None or not min(std if isinstance(std, tuple) else (std,)) > 0:
+            raise ValueError(f"sigma must be > 0 (a number or one number per channel), got {sigma!r}")
         self.base_classifier = base_classifier
         self.num_classes = num_classes
-        self.sigma = float(sigma)
+        self.sigma = std
+        self.radius_sigma = min(std) if isinstance(std, tuple) else std
         self._noisy = GaussianSmoothing(base_classifier, self.sigma)
 
     def counts(self, x: torch.Tensor, num: int, generator: torch.Generator,
@@ -90,7 +107,8 @@ class Smooth:
                 batch_size: int = 256):
         """Cohen's CERTIFY: select the class with ``n0`` draws, estimate ``pA_lower`` (one-sided
         Clopper-Pearson at level ``alpha``) from ``n`` fresh draws; if ``pA_lower < 0.5``
-        ABSTAIN (radius 0), else radius ``sigma * Phi^-1(pA_lower)`` (L2, pixel units).
+        ABSTAIN (radius 0), else radius ``sigma * Phi^-1(pA_lower)`` (L2, pixel units; with a
+        per-channel sigma, ``min_c sigma_c * Phi^-1(pA_lower)``).
 
         Returns ``(prediction (B,) int64, radius (B,) float64 numpy, pA_lower (B,) numpy)``.
         With probability at least ``1 - alpha`` over the draws, ``g`` is constant within the
@@ -101,7 +119,7 @@ class Smooth:
         n_a = counts.gather(1, c_hat[:, None]).squeeze(1).cpu().numpy()
         p_lower = clopper_pearson_lower(n_a, n, alpha)
         certified = p_lower >= 0.5
-        radius = np.where(certified, self.sigma * norm.ppf(np.clip(p_lower, 1e-300, 1.0)), 0.0)
+        radius = np.where(certified, self.radius_sigma * norm.ppf(np.clip(p_lower, 1e-300, 1.0)), 0.0)
         pred = c_hat.clone()
         pred[torch.as_tensor(~certified, device=pred.device)] = ABSTAIN
         return pred, radius, p_lower

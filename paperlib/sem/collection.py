@@ -24,8 +24,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..config.architectures import family_of
 from ..config.sem import BaselineParams, ZooModel
 from ..defenses.ensemble import Member
+from ..models.noise_space import pixel_noise_std
 from ..models.rse import add_noise_layers
 from ..seeding import derive_seed
 from ..zoo.store import build_model, describe_arch, load_trained, load_weights
@@ -54,13 +56,16 @@ def build_zoo_model(arch: str, zoo_model: ZooModel, num_classes: int, in_channel
 
 
 def load_member(root: str | Path, arch: str, sigma: float, zoo_model: ZooModel, num_classes: int,
-                in_channels: int = 3, device: torch.device | str = "cpu") -> Member:
+                in_channels: int = 3, device: torch.device | str = "cpu", *, noise_space: str = "pixel") -> Member:
     """A trained member as a defenses ``Member``: :func:`paperlib.zoo.store.load_trained` of
     ``<root>/<arch>/sigma_<s>`` (eval mode, frozen, channels_last weights). FileNotFoundError /
     ValueError name the directory when the member is missing or does not fit ``zoo_model``."""
     trained = load_trained(member_dir(root, arch, sigma), arch, num_classes, in_channels=in_channels,
                            width=zoo_model.width, options=zoo_model.options, device=device)
-    return Member(member_name(arch, sigma), arch, float(sigma), trained.model)
+    noise_std = None
+    if noise_space != "pixel" and sigma > 0:  # the paper's sigma in normalized units: sigma * std_c in pixels
+        noise_std = pixel_noise_std(float(sigma), noise_space, trained.model)
+    return Member(member_name(arch, sigma), arch, float(sigma), trained.model, family=family_of(arch), noise_std=noise_std)
 
 
 def rse_network(arch: str, zoo_model: ZooModel, baselines: BaselineParams, num_classes: int,

@@ -12,7 +12,7 @@ exponential then binary search of the smallest successful budget per image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,7 +26,7 @@ from ..metrics import SearchResult, asr_distortion_search, monte_carlo_counts, s
 from ..scenarios import sem as sem_scenarios
 from ..seeding import make_generator
 from ..zoo.attack_names import attack_kind
-from ..zoo.attacks import run_attack
+from ..zoo.attacks import AttackSettings, run_attack
 from ..zoo.workers import map_shared
 from .collection import load_baselines, load_member
 
@@ -52,13 +52,14 @@ def _deterministic(defense: StochasticDefense, generator: torch.Generator) -> nn
     return defense.draw(generator)
 
 
-def _fit_quantities(quantities: Sequence[int], n_archs: int, what: str, notes: list[str]) -> tuple[int, ...]:
-    kept = tuple(k for k in quantities if k <= n_archs)
+def _fit_quantities(quantities: Sequence[int], n_groups: int, what: str, notes: list[str],
+                    groups: str = "architectures") -> tuple[int, ...]:
+    kept = tuple(k for k in quantities if k <= n_groups)
     if len(kept) < len(quantities):
         notes.append(f"{what}: quantities {list(quantities)} reduced to {list(kept)} "
-                     f"(the collection has {n_archs} architectures)")
+                     f"(the collection has {n_groups} {groups})")
     if not kept:
-        raise ValueError(f"{what}: no ensemble quantity in {list(quantities)} fits {n_archs} architectures")
+        raise ValueError(f"{what}: no ensemble quantity in {list(quantities)} fits {n_groups} {groups}")
     return kept
 
 
@@ -83,24 +84,29 @@ class SemCurves:
         g = make_generator(seed, "sem", "defenses")
         self.defense_generator = g
         collection = [members[k] for k in sem_keys]
-        n_archs = len({m.arch for m in collection})
         st = strategy
-        q = _fit_quantities(st.quantities, n_archs, "SEM", self.notes)
-        self.sem = StochasticEnsemble(collection, SEMDistribution(q), generator=g)
+        # Algorithm 1 draws K families, then a depth variant, then a sigma (strategy.hierarchy
+        # "family"); "architecture" treats every depth variant as its own draw.
+        n_groups = len({m.family if st.hierarchy == "family" else m.arch for m in collection})
+        what = "families" if st.hierarchy == "family" else "architectures"
+
+        def distribution(quantities, name):
+            return SEMDistribution(_fit_quantities(quantities, n_groups, name, self.notes, what), hierarchy=st.hierarchy)
+
+        self.sem = StochasticEnsemble(collection, distribution(st.quantities, "SEM"), generator=g)
         self.variants = {
             "sem": self.sem,
-            "quantity_low": StochasticEnsemble(collection, SEMDistribution(
-                _fit_quantities(st.quantities_low, n_archs, "quantity_low", self.notes)), generator=g),
-            "quantity_high": StochasticEnsemble(collection, SEMDistribution(
-                _fit_quantities(st.quantities_high, n_archs, "quantity_high", self.notes)), generator=g),
+            "quantity_low": StochasticEnsemble(collection, distribution(st.quantities_low, "quantity_low"), generator=g),
+            "quantity_high": StochasticEnsemble(collection, distribution(st.quantities_high, "quantity_high"), generator=g),
         }
         wanted = set(st.single_architecture_sigmas)
         single = [m for (a, s), m in sorted(members.items()) if a == st.single_architecture and s in wanted]
         # Each smoothed WRN is its own "architecture" of the single-architecture collection, so
         # Algorithm 1 draws K distinct members of it.
-        single = [Member(m.name, m.name, m.sigma, m.model) for m in single]
+        single = [replace(m, arch=m.name, family=m.name) for m in single]  # keeps each member's noise_std
         self.variants["single_architecture"] = StochasticEnsemble(single, SEMDistribution(
-            _fit_quantities(st.quantities, len(single), "single_architecture", self.notes)), generator=g)
+            _fit_quantities(st.quantities, len(single), "single_architecture", self.notes, "members"),
+            hierarchy=st.hierarchy), generator=g)
         b = baselines
         self.known = sem_scenarios.known_half(collection, make_generator(seed, "sem", "known-half"))
         smoothed = SmoothedEnsemble([members[(a, b.sigma)] for a in b.archs], generator=g)
@@ -137,6 +143,11 @@ class SemCurves:
                                   spec.definition, query_based=True)
             return CurveSetup(name, defense, lambda g: sem_scenarios.contrast(name, defense, generator=g, k=k, chunk=chunk).model,
                               spec.definition)
+        if name == "strongest":
+            sem, k_strong = self.sem, self.attack.strongest_eot_draws
+            return CurveSetup(name, sem, lambda g: sem_scenarios.expectation_view(sem, k_strong, g, chunk),
+                              f"SEM under the strongest attacker (beyond the paper): full knowledge of Algorithm 1, "
+                              f"EOT over {k_strong} fresh draws of the whole attribute distribution per image and step")
         if name in self.variants:
             variant = self.variants[name]
             return CurveSetup(name, variant, lambda g: self._attacker_view("A", variant, g),
@@ -165,11 +176,28 @@ def make_attack(attack: str, setup: CurveSetup, cfg: AttackParams, targeted: boo
         raise ValueError(f"attack {attack!r} does not fit curve {setup.name!r} "
                          f"({'query' if setup.query_based else 'gradient'} access)")
 
+    settings = attack_settings(cfg, stochastic=isinstance(setup.judged, StochasticDefense))
+
     def run(x, y, eps):
         return run_attack(attack, setup.attacker(view_generator), x, y, eps=eps, targeted=targeted,
-                          generator=attack_generator, settings=cfg)
+                          generator=attack_generator, settings=settings)
 
     return run
+
+
+def attack_settings(cfg: AttackParams, *, stochastic: bool) -> AttackSettings:
+    """The attack settings of a curve whose judged defense is ``stochastic`` or not.
+
+    Query attacks stop an image by the judge's own rule (:func:`make_judge`: ``mc_draws`` draws
+    and eq. 6 at ``alpha`` on a stochastic defense, one prediction on a deterministic one), so an
+    attack never stops on a lucky draw the judge would not count; on a stochastic target each
+    perturbed point is queried ``query_repeats`` times and the answers averaged (one query
+    suffices on a deterministic one). BIM/MIM use ``step_rule``."""
+    return AttackSettings(iterations=cfg.iterations, norm=cfg.norm, max_queries=cfg.max_queries,
+                          query_samples=cfg.query_samples, query_sigma=cfg.query_sigma, chunk=cfg.chunk,
+                          query_repeats=cfg.query_repeats if stochastic else 1,
+                          query_stop_draws=cfg.mc_draws if stochastic else 1, query_stop_alpha=cfg.alpha,
+                          query_early_stop=cfg.query_early_stop, step_rule=cfg.step_rule)
 
 
 def make_judge(defense: nn.Module, cfg: AttackParams, targeted: bool, generator: torch.Generator):
@@ -185,16 +213,31 @@ def make_judge(defense: nn.Module, cfg: AttackParams, targeted: bool, generator:
 
 
 def run_curve(setup: CurveSetup, attack: str, x: torch.Tensor, y: torch.Tensor, cfg: AttackParams, *,
-              targeted: bool, seed: int, stream: Sequence = ()) -> SearchResult:
+              targeted: bool, seed: int, stream: Sequence = (), y_true: torch.Tensor | None = None) -> SearchResult:
     """The optimal budget search of one curve. ``y``: true labels, or target labels when
-    ``targeted``. Streams ``(seed, "sem-curve", *stream, role)`` for the attacker's view of the
-    defense, the attack's own randomness and the judge's Monte Carlo draws."""
+    ``targeted`` (then ``y_true`` gives the true ones). Streams ``(seed, "sem-curve", *stream,
+    role)`` for the attacker's view of the defense, the attack's own randomness and the judge's
+    Monte Carlo draws.
+
+    The table gains ``clean_correct``: whether the judged defense classifies the clean image
+    correctly by the same N-draw rule (untargeted eq. 6 on the true label; for an untargeted
+    curve that is the search's own clean judgement). The claims compare curves on the images
+    both defenses classify correctly, so a clean error never counts as an attack success."""
     tag = ("sem-curve", *[str(s) for s in stream], setup.name, attack, "targeted" if targeted else "untargeted")
     fn = make_attack(attack, setup, cfg, targeted, make_generator(seed, *tag, "view"),
                      make_generator(seed, *tag, "attack"))
     judge = make_judge(setup.judged, cfg, targeted, make_generator(seed, *tag, "judge"))
-    return asr_distortion_search(fn, judge, x, y, eps_init=cfg.eps_init, search_steps=cfg.search_steps,
-                                 binary_steps=cfg.binary_steps, rtol=cfg.rtol)
+    res = asr_distortion_search(fn, judge, x, y, eps_init=cfg.eps_init, search_steps=cfg.search_steps,
+                                binary_steps=cfg.binary_steps, rtol=cfg.rtol, norm=cfg.norm)
+    if not targeted:
+        clean_correct = ~res.table.clean_success.to_numpy(bool)
+    else:
+        if y_true is None:
+            raise ValueError("a targeted curve needs y_true (the true labels) to say which clean images are correct")
+        clean_judge = make_judge(setup.judged, cfg, False, make_generator(seed, *tag, "clean-judge"))
+        clean_correct = ~clean_judge(x, y_true).cpu().numpy().astype(bool)
+    table = res.table.assign(clean_correct=clean_correct)
+    return SearchResult(table=table, curve=res.curve)
 
 
 def target_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
@@ -208,7 +251,7 @@ def load_sem_curves(models_root: str | Path, baselines_root: str | Path, zoo: Zo
                     num_classes: int, in_channels: int, seed: int, rse: bool, adp: bool) -> SemCurves:
     """:class:`SemCurves` from the trained collection on disk (every member of ``zoo``, and the
     RSE / ADP baselines when ``rse`` / ``adp``)."""
-    members = {(a, s): load_member(models_root, a, s, zoo.models[a], num_classes, in_channels)
+    members = {(a, s): load_member(models_root, a, s, zoo.models[a], num_classes, in_channels, noise_space=zoo.noise_space)
                for a in zoo.models for s in [0.0] + zoo.sigmas_of(a)}
     rse_models, adp_models = load_baselines(baselines_root, zoo.models, baselines, num_classes, in_channels, seed,
                                             rse=rse, adp=adp)
@@ -230,7 +273,7 @@ class CurveJob:
 
 # Members run per attack step, roughly (default profile): D's surrogate is every known member,
 # quantity 6-8 draws twice SEM's members, C runs SEM on the known half; a single model is cheapest.
-_RELATIVE_COST = {"D": 10.0, "quantity_high": 7.0, "C": 5.0, "G": 1.0, "I": 1.0, "K": 1.0, "M": 1.0}
+_RELATIVE_COST = {"strongest": 12.0, "D": 10.0, "quantity_high": 7.0, "C": 5.0, "G": 1.0, "I": 1.0, "K": 1.0, "M": 1.0}
 
 
 def longest_first(jobs: Sequence[CurveJob]) -> list[CurveJob]:
@@ -261,7 +304,7 @@ def _curve_state(loader: dict, x: torch.Tensor, y: torch.Tensor, y_target: torch
 
 def _run_curve_job(w: _CurveState, job: CurveJob) -> SearchResult:
     return run_curve(w.curves.setup(job.curve), job.attack, w.x, w.y_target if job.targeted else w.y,
-                     w.curves.attack, targeted=job.targeted, seed=w.seed, stream=w.stream)
+                     w.curves.attack, targeted=job.targeted, seed=w.seed, stream=w.stream, y_true=w.y)
 
 
 def run_curve_jobs(jobs: Sequence[CurveJob], loader: dict, x: torch.Tensor, y: torch.Tensor,

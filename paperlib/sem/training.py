@@ -21,12 +21,13 @@ def zoo_jobs(zoo: ZooParams, train_subset: int, out_root: str | Path) -> list[Ne
     """One job per architecture of ``zoo``: ``sigma_0`` trained from scratch on the
     architecture's ``train_images`` (or ``train_subset``) with ``sem.zoo.train`` and its
     overrides; every smoothed sigma fine-tuned from ``sigma_0`` on ``finetune_images`` (or
-    ``train_subset``) with ``sem.zoo.finetune`` and ``input_noise_sigma = sigma``."""
+    ``train_subset``) with ``sem.zoo.finetune``, ``input_noise_sigma = sigma`` and
+    ``input_noise_space = sem.zoo.noise_space``."""
     jobs = []
     for arch, model in zoo.models.items():
         runs = [Run(sigma_tag(0.0), zoo.train_of(arch), model.train_images or train_subset,
                     key=f"sem.zoo.models.{arch}.train")]
-        runs += [Run(sigma_tag(s), {**zoo.finetune, "input_noise_sigma": float(s)},
+        runs += [Run(sigma_tag(s), {**zoo.finetune, "input_noise_sigma": float(s), "input_noise_space": zoo.noise_space},
                      zoo.finetune_images or train_subset, start_from=sigma_tag(0.0), key="sem.zoo.finetune")
                  for s in zoo.sigmas_of(arch)]
         jobs.append(NetworkJob(name=arch, arch=arch, width=model.width, options=dict(model.options),

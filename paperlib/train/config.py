@@ -14,6 +14,9 @@ from dataclasses import asdict, dataclass, field, fields
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "inverse_time")
 PRECISIONS = ("fp32", "bf16", "auto")
 ADV_MODES = ("per_example", "per_batch")
+# The spaces of a noise sigma: paperlib.models.noise_space.NOISE_SPACES, repeated here so that
+# validating params does not import torch (tests/test_noise_space.py checks they are equal).
+NOISE_SPACES = ("pixel", "normalized")
 
 
 def _check(cond: bool, name: str, msg: str, value) -> None:
@@ -81,8 +84,14 @@ class TrainConfig:
     incomplete last batch. ``augment``: random crop with ``crop_padding`` zero padding (on the
     uint8 tensors, on the device) and, if ``flip``, horizontal flips with probability 1/2.
     Variants (all off by default):
-      - ``input_noise_sigma``: Gaussian noise of this std (pixel units, [0, 1] scale) added to
-        every training input, no clipping (randomized smoothing training, Cohen et al. 2019);
+      - ``input_noise_sigma``: Gaussian noise of this std added to every training input, no
+        clipping (randomized smoothing training, Cohen et al. 2019), in the space
+        ``input_noise_space`` says: ``"pixel"`` (default; [0, 1] scale, the same std on every
+        channel) or ``"normalized"`` (the sigma is meant after the model's input normalization:
+        pixel noise of per-channel std ``sigma * std_c``, ``std_c`` from the model's ``Normalize``
+        layer, else :func:`paperlib.models.normalization.default_stats`; see
+        :mod:`paperlib.models.noise_space`). ``to_dict`` records ``input_noise_space`` only when
+        it is not ``"pixel"``, so the pixel runs' records (and the pinned zoo) are unchanged;
       - ``temperature``: logits divided by ``T`` before the softmax cross-entropy (defensive
         distillation; Liang & Samavi train member ``l`` at ``T_l = 10 l``);
       - ``label_smoothing``: as in ``torch.nn.functional.cross_entropy``;
@@ -123,6 +132,7 @@ class TrainConfig:
     crop_padding: int = 4
     flip: bool = True
     input_noise_sigma: float = 0.0
+    input_noise_space: str = "pixel"
     temperature: float = 1.0
     label_smoothing: float = 0.0
     noise_layers: bool = True
@@ -165,6 +175,8 @@ class TrainConfig:
                "must be an int >= 0", self.crop_padding)
         _check(_is_num(self.input_noise_sigma) and self.input_noise_sigma >= 0, "input_noise_sigma",
                "must be a number >= 0", self.input_noise_sigma)
+        _check(self.input_noise_space in NOISE_SPACES, "input_noise_space", f"must be one of {NOISE_SPACES}",
+               self.input_noise_space)
         _check(_is_num(self.temperature) and self.temperature > 0, "temperature",
                "must be a positive number", self.temperature)
         _check(_is_num(self.label_smoothing) and 0 <= self.label_smoothing < 1, "label_smoothing",
@@ -196,8 +208,12 @@ class TrainConfig:
         return cls(**data)
 
     def to_dict(self) -> dict:
-        """JSON-able dict of every field (the attack is recorded by name)."""
+        """JSON-able dict of every field (the attack is recorded by name); ``input_noise_space``
+        only when it is not the default ``"pixel"`` (records written before it existed stay valid:
+        a finished run is recognized by its recorded config, ``paperlib.train.engine``)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "adversarial"}
+        if out["input_noise_space"] == "pixel":
+            del out["input_noise_space"]
         out["milestones"] = list(self.milestones)
         out["adversarial"] = None if self.adversarial is None else self.adversarial.to_dict()
         return out

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from ..models.noise_space import add_gaussian_noise, normalization_std, pixel_noise_std
 from ..models.noise import attach_noise_generator, noise_layers
 from ..seeding import make_generator
 from . import checkpoint as ckpt
@@ -79,6 +80,27 @@ def _autocast(device: torch.device, precision: str):
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return nullcontext()
+
+
+def input_noise_std(models: nn.Module | Sequence[nn.Module], config: TrainConfig,
+                    in_channels: int) -> float | tuple[float, ...]:
+    """The pixel-unit std of the training input noise (what :func:`train` adds to every batch with
+    :func:`paperlib.models.noise_space.add_gaussian_noise`): ``config.input_noise_sigma`` itself
+    (a float) for ``input_noise_space="pixel"``; per channel ``sigma * std_c`` for
+    ``"normalized"``, ``std_c`` from the models' ``Normalize`` layer (all models must agree; one
+    without: :func:`~paperlib.models.normalization.default_stats` of ``in_channels``)."""
+    sigma = config.input_noise_sigma
+    if config.input_noise_space == "pixel":
+        return sigma
+    models = [models] if isinstance(models, nn.Module) else list(models)
+    stds = {normalization_std(m) or tuple(pixel_noise_std(1.0, "normalized", in_channels)) for m in models}
+    if len(stds) != 1:
+        raise ValueError(f"input_noise_space='normalized' needs one input normalization for all members, "
+                         f"got stds {sorted(stds)}")
+    std = stds.pop()
+    if len(std) != in_channels:
+        raise ValueError(f"the model normalizes {len(std)} channels but the training images have {in_channels}")
+    return pixel_noise_std(sigma, "normalized", std)
 
 
 def _to_float(x: torch.Tensor) -> torch.Tensor:
@@ -278,6 +300,7 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
         groups = [g for g in groups if g["params"]]
     optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
                                 nesterov=config.nesterov)
+    noise_std = input_noise_std(models, config, x_train.shape[1]) if config.input_noise_sigma > 0 else 0.0
     bn_layers = [mod for m in models for mod in m.modules() if isinstance(mod, nn.modules.batchnorm._BatchNorm)]
     bn_momenta = [mod.momentum for mod in bn_layers]
     gens = {name: make_generator(seed, "train", name, device=device) for name in _STREAMS}
@@ -354,9 +377,7 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 if adv is not None:
                     xb = _adversarial_batch(target, models, xb, yb, adv, gens["adversarial"], autocast, soft)
-                if config.input_noise_sigma > 0:
-                    xb = xb + config.input_noise_sigma * torch.randn(
-                        xb.shape, generator=gens["input-noise"], device=device)
+                xb = add_gaussian_noise(xb, noise_std, gens["input-noise"])  # std 0: no draw
                 lr = lr_at(config, st.global_step, steps_per_epoch)
                 for group in optimizer.param_groups:
                     group["lr"] = lr

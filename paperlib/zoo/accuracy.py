@@ -2,9 +2,14 @@
 several networks.
 
 * Clean: the argmax of the logits, one forward pass per image.
-* Smoothed: Cohen et al.'s PREDICT on ``mc_draws`` Gaussian draws at ``sigma``
-  (:meth:`paperlib.metrics.Smooth.predict`); an abstention counts as an error. At radius 0 this
-  is the certified accuracy SEM's Table 1 calls ACA (:mod:`paperlib.metrics.aca`).
+* Smoothed, ``method="predict"`` (the default): Cohen et al.'s PREDICT on ``mc_draws``
+  Gaussian draws at ``sigma`` (:meth:`paperlib.metrics.Smooth.predict`); an abstention counts
+  as an error.
+* Smoothed, ``method="certify"``: Cohen et al.'s CERTIFY (``certify_n0`` selection draws,
+  ``certify_n`` estimation draws, level ``certify_alpha``); an image is correct when it is
+  certified (radius >= 0) with its label: Cohen's certified accuracy at radius 0
+  (:func:`paperlib.metrics.aca.certified_accuracy_at_zero`). Both are SEM Table 1's ACA
+  candidates (:mod:`paperlib.metrics.aca`).
 
 The interval of one network's accuracy is the 95% Clopper-Pearson (exact binomial) interval over
 its test images: it covers the sampling of the images (and of the Monte Carlo draws), not the
@@ -21,6 +26,7 @@ import torch
 from statsmodels.stats.proportion import proportion_confint
 
 from ..metrics import Smooth, approximate_certified_accuracy, paired_mean_interval
+from ..metrics.aca import certify_predictions, check_aca_method
 from ..train import predict_logits
 
 
@@ -41,20 +47,33 @@ def _float_pixels(x: torch.Tensor) -> torch.Tensor:
 
 
 def predictions(model, x: torch.Tensor, *, sigma: float = 0.0, mc_draws: int = 0, predict_alpha: float = 0.001,
-                generator: torch.Generator | None = None, chunk: int = 256,
-                num_classes: int = 10) -> torch.Tensor:
-    """Predicted class per image ``(B,)`` int64; ``-1`` (ABSTAIN) where PREDICT abstains.
+                generator: torch.Generator | None = None, chunk: int = 256, num_classes: int = 10,
+                method: str = "predict", certify_n0: int | None = None, certify_n: int | None = None,
+                certify_alpha: float | None = None) -> torch.Tensor:
+    """Predicted class per image ``(B,)`` int64; ``-1`` (ABSTAIN) where PREDICT / CERTIFY abstains.
 
     ``x``: ``(B, C, H, W)`` float pixels in [0, 1] or uint8. ``sigma == 0``: the clean argmax
-    (``mc_draws``, ``predict_alpha``, ``generator`` unused). ``sigma > 0``: PREDICT with ``mc_draws``
-    draws of ``N(0, sigma^2 I)`` (pixel units) from ``generator``, abstaining when the binomial
-    test of the top two counts has p-value > ``predict_alpha``. ``chunk``: rows per forward pass.
+    (every other argument unused). ``sigma > 0`` and ``method="predict"``: PREDICT with
+    ``mc_draws`` draws of ``N(0, sigma^2 I)`` (pixel units) from ``generator``, abstaining when the
+    binomial test of the top two counts has p-value > ``predict_alpha``. ``method="certify"``:
+    CERTIFY with ``certify_n0`` selection and ``certify_n`` estimation draws at level
+    ``certify_alpha`` (all three required; ``mc_draws`` and ``predict_alpha`` unused), abstaining
+    when the class cannot be certified at radius 0. ``chunk``: rows per forward pass.
     """
+    check_aca_method(method)
     xf = _float_pixels(x)
     if sigma == 0:
         return predict_logits(model, xf, chunk).argmax(1)
     if generator is None:
         raise ValueError("smoothed accuracy needs an explicit torch.Generator for its Monte Carlo draws")
+    if method == "certify":
+        missing = [k for k, v in (("certify_n0", certify_n0), ("certify_n", certify_n),
+                                  ("certify_alpha", certify_alpha)) if v is None]
+        if missing:
+            raise ValueError(f"method='certify' needs {', '.join(missing)}")
+        pred, _ = certify_predictions(model, xf, sigma=sigma, n0=certify_n0, n=certify_n, alpha=certify_alpha,
+                                      generator=generator, chunk=chunk, num_classes=num_classes)
+        return pred
     return Smooth(model, num_classes, sigma).predict(xf, mc_draws, predict_alpha, generator, batch_size=chunk)
 
 
@@ -75,11 +94,14 @@ def accuracy_row(pred: torch.Tensor, y: torch.Tensor) -> tuple[dict, torch.Tenso
 
 def model_accuracy(model, x: torch.Tensor, y: torch.Tensor, *, sigma: float = 0.0, mc_draws: int = 0,
                    predict_alpha: float = 0.001, generator: torch.Generator | None = None, chunk: int = 256,
-                   num_classes: int = 10) -> tuple[dict, torch.Tensor]:
-    """Clean accuracy (``sigma == 0``) or smoothed PREDICT accuracy (``sigma > 0``, abstention =
-    error) of ``model`` on ``(x, y)``: :func:`predictions` scored by :func:`accuracy_row`."""
+                   num_classes: int = 10, method: str = "predict", certify_n0: int | None = None,
+                   certify_n: int | None = None, certify_alpha: float | None = None) -> tuple[dict, torch.Tensor]:
+    """Clean accuracy (``sigma == 0``) or smoothed accuracy (``sigma > 0``; PREDICT or, with
+    ``method="certify"``, CERTIFY's certified accuracy at radius 0; abstention = error) of
+    ``model`` on ``(x, y)``: :func:`predictions` scored by :func:`accuracy_row`."""
     pred = predictions(model, x, sigma=sigma, mc_draws=mc_draws, predict_alpha=predict_alpha, generator=generator,
-                       chunk=chunk, num_classes=num_classes)
+                       chunk=chunk, num_classes=num_classes, method=method, certify_n0=certify_n0,
+                       certify_n=certify_n, certify_alpha=certify_alpha)
     return accuracy_row(pred, y)
 
 

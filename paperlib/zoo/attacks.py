@@ -9,12 +9,15 @@ kinds come from :mod:`paperlib.zoo.attack_names` (torch-free, read by params val
 Arguments each kind receives (budgets ``eps`` in pixel units, a float or one per image):
 
 * ``fgsm``: ``norm``; deterministic.
-* ``bim``, ``mim``: ``steps=settings.iterations``, ``norm``; deterministic (default step sizes
-  ``eps / steps``).
+* ``bim``, ``mim``: ``steps=settings.iterations``, ``norm``, ``step_rule``; deterministic (step
+  ``eps / steps`` or Dong et al.'s ``1.5 * eps / steps``).
 * ``pgd``: as BIM plus ``generator`` for the random start (step ``2.5 * eps / steps``).
 * ``nes``, ``spsa``: ``max_queries``, ``samples=settings.query_samples``,
-  ``sigma=settings.query_sigma``, ``norm``, ``chunk``, ``generator``; the view is a
-  ``probs_fn`` and :func:`run_attack` returns the result's ``x_adv``.
+  ``sigma=settings.query_sigma``, ``norm``, ``chunk``, ``generator``, and for stochastic
+  targets ``query_repeats``, ``stop_draws=settings.query_stop_draws``,
+  ``stop_alpha=settings.query_stop_alpha`` (read with ``getattr``, defaults 1, 1, None, so a
+  settings object without them gets the single-query behaviour); the view is a ``probs_fn`` and
+  :func:`run_attack` returns the result's ``x_adv``.
 
 Carlini-Wagner (:func:`paperlib.attacks.carlini_wagner_l2`) is not registered: it has no budget
 ``eps`` (it minimizes the distortion), so it does not fit :func:`run_attack`'s contract.
@@ -42,6 +45,13 @@ class AttackSettings:
     ``iterations``: BIM/MIM/PGD steps. ``norm``: ``"linf"`` or ``"l2"``. ``max_queries``,
     ``query_samples``, ``query_sigma`` (pixel units): NES/SPSA query budget per image, samples
     per gradient estimate, finite-difference scale. ``chunk``: rows per query batch.
+    ``query_repeats``: queries per perturbed point, averaged (stochastic targets).
+    ``query_stop_draws``, ``query_stop_alpha``: draws per success check and the alpha of SEM's
+    eq.-6 rule for the early stop (``None``: argmax of the mean probabilities); see
+    :mod:`paperlib.attacks.score`. ``query_early_stop``: stop an image at its first successful
+    check (else spend the whole budget). ``step_rule``: BIM/MIM step size, ``"eps/steps"``
+    (torchattacks) or ``"1.5eps/steps"`` (Dong et al.'s benchmark). The newer fields may be
+    missing from other settings objects (then: the old behaviour).
     """
 
     iterations: int = 20
@@ -50,6 +60,11 @@ class AttackSettings:
     query_samples: int = 50
     query_sigma: float = 1e-3
     chunk: int = 256
+    query_repeats: int = 1
+    query_stop_draws: int = 1
+    query_stop_alpha: float | None = None
+    query_early_stop: bool = True
+    step_rule: str = "eps/steps"
 
 
 def _fgsm_kwargs(s, generator):
@@ -57,7 +72,7 @@ def _fgsm_kwargs(s, generator):
 
 
 def _iterative_kwargs(s, generator):
-    return {"steps": s.iterations, "norm": s.norm}
+    return {"steps": s.iterations, "norm": s.norm, "step_rule": getattr(s, "step_rule", "eps/steps")}
 
 
 def _pgd_kwargs(s, generator):
@@ -66,7 +81,12 @@ def _pgd_kwargs(s, generator):
 
 def _query_kwargs(s, generator):
     return {"max_queries": s.max_queries, "samples": s.query_samples, "sigma": s.query_sigma, "norm": s.norm,
-            "chunk": s.chunk, "generator": generator}
+            "chunk": s.chunk, "generator": generator,
+            # Newer fields: settings objects written before them lack them (defaults = old behaviour).
+            "query_repeats": getattr(s, "query_repeats", 1),
+            "stop_draws": getattr(s, "query_stop_draws", 1),
+            "stop_alpha": getattr(s, "query_stop_alpha", None),
+            "early_stop": getattr(s, "query_early_stop", True)}
 
 
 @dataclass(frozen=True)
