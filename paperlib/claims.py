@@ -98,13 +98,15 @@ class Claim:
         raise ValueError(f"{self.claim_id}: unknown rule {self.rule!r}")
 
     def evaluate(self, estimate: float, ci_low: float, ci_high: float, *, profile: str, deviations: str = "",
-                 source: str = "", variant: str = "", adjusted: tuple[float, float] | None = None) -> dict:
+                 source: str = "", variant: str = "", adjusted: tuple[float, float] | None = None,
+                 n: int | None = None, window: str = "") -> dict:
         """A claims-table row: the paper's value beside ours, the verdict and its context.
 
         ``variant`` names one of several measurements of the same claim (e.g. ``pgd`` when a
         figure's statement is checked for each attack); it becomes ``claim_id@variant``.
         ``adjusted``: the row's interval at the multiplicity-adjusted level that :func:`combine`
-        uses (default: the 95% interval, for a claim measured once)."""
+        uses (default: the 95% interval, for a claim measured once). ``n``: the sample the
+        estimate rests on (images); ``window``: the budget window of a curve comparison."""
         adj_low, adj_high = adjusted if adjusted is not None else (ci_low, ci_high)
         return {
             "paper": self.paper,
@@ -122,6 +124,8 @@ class Claim:
             "adj_low": float(adj_low),
             "adj_high": float(adj_high),
             "unit": self.unit,
+            "window": window,
+            "n": n,
             "verdict": self.verdict(ci_low, ci_high),
             "combine": "",
             "profile": profile,

@@ -23,8 +23,8 @@ import pandas as pd
 
 CLAIM_COLUMNS = [
     "paper", "claim_id", "level", "statement", "where", "rule", "paper_value", "tolerance", "reason", "ours",
-    "ci_low", "ci_high", "adj_low", "adj_high", "unit", "verdict", "combine", "profile", "at_paper_scale",
-    "deviations", "source",
+    "ci_low", "ci_high", "adj_low", "adj_high", "unit", "window", "n", "verdict", "combine", "profile",
+    "at_paper_scale", "deviations", "source",
 ]
 COMBINE_RULE_TEXT = (
     "A claim measured on several rows (one per attack or per pair of curves) holds when every row holds "

@@ -62,6 +62,7 @@ def error_for(tmp_path, mutate) -> str:
     (lambda d: d["sem"]["table1"].__setitem__("certify_alpha", 0.0), "sem.table1.certify_alpha"),
     (lambda d: d["sem"]["strategy"].__setitem__("hierarchy", "depth"), "sem.strategy.hierarchy"),
     (lambda d: d["sem"]["attack"].__setitem__("step_rule", "2eps/steps"), "sem.attack.step_rule"),
+    (lambda d: d["sem"]["attack"].__setitem__("screen", "all"), "sem.attack.screen"),
     (lambda d: d["sem"]["attack"].__setitem__("query_repeats", 0), "sem.attack.query_repeats"),
     (lambda d: d["sem"]["attack"].__setitem__("mc_draws", 500), "sem.attack.mc_draws"),
     (lambda d: d["sem"]["attack"].__setitem__("strongest_eot_draws", 0), "sem.attack.strongest_eot_draws"),
@@ -444,3 +445,40 @@ def test_member_accuracy_keeps_table1s_columns():
     assert list(row) == ["arch", "sigma", "accuracy", "ci_low", "ci_high", "correct", "n", "abstained"]
     assert (row["arch"], row["sigma"], row["accuracy"], row["correct"]) == ("t", 0.0, 5 / 8, 5)
     assert ok.tolist() == [False] * 3 + [True] * 5
+
+
+def test_attack_images_are_those_sem_classifies_correctly_and_class_balanced():
+    from paperlib.data import class_balanced_subset
+    from paperlib.sem.curves import attack_images
+    curves, attack = tiny_curves()
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(400, 3, 8, 8, generator=g) * 255).to(torch.uint8)
+    # Labels = SEM's own majority class over many draws for half the pool; random for the rest.
+    from paperlib.metrics import monte_carlo_counts, top_class
+    guess = top_class(monte_carlo_counts(curves.sem, x.float() / 255, 64, torch.Generator().manual_seed(5)))
+    y = torch.where(torch.arange(400) % 2 == 0, guess, torch.randint(0, 10, (400,), generator=g))
+    idx = attack_images(curves.sem, x, y, 20, attack, screen="sem", generator=torch.Generator().manual_seed(1))
+    again = attack_images(curves.sem, x, y, 20, attack, screen="sem", generator=torch.Generator().manual_seed(1))
+    assert idx.tolist() == again.tolist() and len(set(idx.tolist())) == 20
+    # The same stream replayed: the candidates, then the judge's N-draw rule on them.
+    g = torch.Generator().manual_seed(1)
+    cand = class_balanced_subset(y, 160, g)
+    ok = ~make_judge(curves.sem, attack, False, g)(x[cand].float() / 255, y[cand])
+    assert set(idx.tolist()) <= set(cand[ok].tolist())
+    # A deterministic defense: every screened image is classified correctly, exactly.
+    plain_model = curves.setup("I").judged
+    with torch.no_grad():
+        pred = plain_model(x.float() / 255).argmax(1)
+    y_half = torch.where(torch.arange(400) % 2 == 0, pred, (pred + 1) % 10)
+    chosen = attack_images(plain_model, x, y_half, 20, attack, screen="sem", generator=torch.Generator().manual_seed(3))
+    assert bool((chosen % 2 == 0).all()) and len(chosen) == 20 and bool((pred[chosen] == y_half[chosen]).all())
+    plain = attack_images(curves.sem, x, y, 20, attack, screen="none", generator=torch.Generator().manual_seed(1))
+    assert plain.tolist() == class_balanced_subset(y, 20, torch.Generator().manual_seed(1)).tolist()
+    with pytest.raises(ValueError, match="test_subset"):
+        attack_images(curves.sem, x[:30], y[:30], 30, attack, screen="sem", generator=torch.Generator().manual_seed(1))
+    # Rounds: with one candidate per image per round it keeps judging until it has 20.
+    more = attack_images(plain_model, x, y_half, 20, attack, screen="sem", generator=torch.Generator().manual_seed(3),
+                         candidates_per_image=1)
+    assert len(set(more.tolist())) == 20 and bool((pred[more] == y_half[more]).all())
+    with pytest.raises(ValueError, match="screen"):
+        attack_images(curves.sem, x, y, 20, attack, screen="all", generator=torch.Generator().manual_seed(1))

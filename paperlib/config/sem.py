@@ -27,6 +27,7 @@ BASELINE_CURVES = ("rse", "adp", "ensemble_smoothed")
 STRATEGY_CURVES = ("sem", "quantity_low", "quantity_high", "single_architecture", "H")
 BEYOND_PAPER_CURVES = ("strongest",)   # full knowledge of Algorithm 1, EOT with per-image draws
 HIERARCHIES = ("family", "architecture")
+SCREENS = ("sem", "none")   # which clean images the figures attack (paperlib.sem.curves.attack_images)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ class BaselineParams:
 class AttackParams:
     """``sem.attack``: the ASR-vs-distortion protocol (section 4.1 and 4.4)."""
 
-    test_subset: int         # images attacked per curve (class-balanced, correctly classified first)
+    test_subset: int         # images attacked per curve (class-balanced; see screen)
+    screen: str              # "sem": images SEM classifies correctly when clean (judge's rule); "none"
     norm: Literal["linf", "l2"]
     eps_init: float          # first budget of the exponential search
     search_steps: int        # paper 10
@@ -193,6 +195,7 @@ class AttackParams:
         require(self.rtol >= 0, f"{key}.rtol", "must be >= 0")
         require(0 < self.alpha < 1, f"{key}.alpha", f"must lie in (0, 1), got {self.alpha}")
         require(self.query_sigma > 0, f"{key}.query_sigma", "must be > 0")
+        require(self.screen in SCREENS, f"{key}.screen", f"must be one of {list(SCREENS)}, got {self.screen!r}")
         require(self.step_rule in ("eps/steps", "1.5eps/steps"), f"{key}.step_rule",
                 f"must be 'eps/steps' or '1.5eps/steps', got {self.step_rule!r}")
         require(isinstance(self.query_early_stop, bool), f"{key}.query_early_stop", "must be true or false")

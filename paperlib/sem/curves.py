@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ..config.sem import AttackParams, BaselineParams, StrategyParams, ZooParams
+from ..config.sem import SCREENS, AttackParams, BaselineParams, StrategyParams, ZooParams
+from ..data import class_balanced_subset
 from ..defenses import RSEEnsemble, SEMDistribution, SmoothedEnsemble, StochasticDefense, StochasticEnsemble
 from ..defenses.ensemble import Member
 from ..metrics import SearchResult, asr_distortion_search, monte_carlo_counts, sem_attack_success
@@ -238,6 +239,49 @@ def run_curve(setup: CurveSetup, attack: str, x: torch.Tensor, y: torch.Tensor, 
         clean_correct = ~clean_judge(x, y_true).cpu().numpy().astype(bool)
     table = res.table.assign(clean_correct=clean_correct)
     return SearchResult(table=table, curve=res.curve)
+
+
+def attack_images(sem: nn.Module, x_pool: torch.Tensor, y_pool: torch.Tensor, n: int, cfg: AttackParams, *,
+                  screen: str, generator: torch.Generator, candidates_per_image: int = 8) -> torch.Tensor:
+    """Indices into ``x_pool`` of the ``n`` class-balanced images every curve of a figure attacks.
+
+    ``screen="none"``: a class-balanced draw. ``screen="sem"``: images SEM classifies correctly
+    when clean by the judge's own rule (``mc_draws`` draws, eq. 6 at ``alpha``, untargeted on the
+    true label), so that the claims' comparisons (on images both defenses classify correctly)
+    keep most of the ``n`` images. Candidates are judged in class-balanced rounds of
+    ``candidates_per_image * n`` not yet judged images until ``n`` correct ones are found; which
+    images are attacked depends on clean predictions only, never on an attack. The pick is as
+    equal per class as the correct candidates allow (a class short of them is filled up from the
+    others). ``x_pool`` uint8 or float in [0, 1]; ``generator`` drives the draws and the
+    screening's Monte Carlo."""
+    if screen not in SCREENS:
+        raise ValueError(f"screen must be one of {SCREENS}, got {screen!r}")
+    if screen == "none":
+        return class_balanced_subset(y_pool, n, generator)
+    judge = make_judge(sem, cfg, False, generator)
+    unjudged = torch.arange(len(y_pool))
+    kept = []
+    while sum(len(k) for k in kept) < n and len(unjudged):
+        take = class_balanced_subset(y_pool[unjudged], min(len(unjudged), candidates_per_image * n), generator)
+        cand = unjudged[take]
+        mask = torch.ones(len(unjudged), dtype=torch.bool)
+        mask[take] = False
+        unjudged = unjudged[mask]
+        x = x_pool[cand]
+        x = x.float() / 255 if x.dtype == torch.uint8 else x
+        kept.append(cand[~judge(x, y_pool[cand]).cpu()])
+    kept = torch.cat(kept)
+    if len(kept) < n:
+        raise ValueError(f"only {len(kept)} of {len(y_pool)} images are classified correctly by SEM; "
+                         f"sem.attack.test_subset = {n} needs more (lower it, or sem.attack.screen: none)")
+    pick = class_balanced_subset(y_pool[kept], n, generator)
+    if len(pick) < n:  # a class with too few correct images: fill up with the others, at random
+        others = torch.ones(len(kept), dtype=torch.bool)
+        others[pick] = False
+        rest = others.nonzero().squeeze(1)
+        rest = rest[torch.randperm(len(rest), generator=generator, device=generator.device).to(rest.device)]
+        pick = torch.cat([pick, rest[: n - len(pick)]])
+    return kept[pick]
 
 
 def target_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:

@@ -146,8 +146,7 @@ def evaluate_curve_claims(claims: list[Claim], tables: pd.DataFrame, cfg: Attack
                 est, lo, hi, alo, ahi = (float(d.mean()) if d.size else float("nan")), -np.inf, np.inf, -np.inf, np.inf
             variant = f"{_label(left)}-vs-{_label(right)}"
             row = claim.evaluate(est, lo, hi, profile=profile, deviations=deviations, source=source, variant=variant,
-                                 adjusted=(alo, ahi))
-            row.update(window=f"[{low:.4g}, {high:.4g}]", n=int(both.sum()))
+                                 adjusted=(alo, ahi), n=int(both.sum()), window=f"[{low:.4g}, {high:.4g}]")
             rows.append(row)
         out.extend(rows)
         out.append(combine(claim, rows))
