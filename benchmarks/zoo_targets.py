@@ -50,17 +50,21 @@ def main() -> int:
         rows[arch] = row
     accs = [r["clean_accuracy"] for r in rows.values()]
     total_model_s = timing["total_model_seconds"]
+    executed = json.loads((REPO / "results/notebooks/sem_train.ipynb").read_text())
+    wall = float(executed["metadata"]["papermill"]["duration"])
     result = {
         "benchmark": "zoo_targets", "cpu": cpu_model(), "profile": timing["profile"],
-        "sources": ["results/sem_table1/tables/models.csv", "results/timings/sem_train.json", "params.yaml"],
+        "sources": ["results/sem_table1/tables/models.csv", "results/timings/sem_train.json",
+                    "results/notebooks/sem_train.ipynb", "params.yaml"],
         "targets": {"median": MEDIAN_TARGET, "every": MIN_TARGET, "minutes": MINUTES_TARGET},
         "median_clean_accuracy": statistics.median(accs), "min_clean_accuracy": min(accs),
         "architectures_below_45": sorted(a for a, r in rows.items() if not r["meets_45"]),
         "architectures_at_or_above_60": sorted(a for a, r in rows.items() if r["meets_60"]),
         "model_seconds_summed": total_model_s, "workers": timing["workers"],
         "median_met": statistics.median(accs) >= MEDIAN_TARGET, "every_met": min(accs) >= MIN_TARGET,
-        "note_time": "sem_train's wall time is DVC's stage time of the pinned run (README: 700 s = 11.7 min), "
-                     "not recomputed here",
+        "sem_train_wall_seconds": round(wall, 1), "minutes_met": wall <= MINUTES_TARGET * 60,
+        "note_time": "sem_train's wall time: papermill's duration of the executed notebook "
+                     "(results/notebooks/sem_train.ipynb) of the pinned run, all 75 models in 2 one-thread workers",
         "architectures": rows,
     }
     out = REPO / "benchmarks/results/zoo_targets.json"
