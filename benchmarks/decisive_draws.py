@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from decisive_share import decisive  # benchmarks/decisive_share.py
 from machine import cpu_model  # benchmarks/machine.py
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,10 +47,10 @@ SETTINGS = {"mc_draws_16": {"mc_draws": 16}, "eot_draws_2": {"eot_draws": 2, "st
 
 
 def precision(rows: list[dict]) -> dict:
-    claims = [r for r in rows if r["level"] == "claim"]
     per_row = [r for r in rows if r["level"] == "row" and np.isfinite(r["ci_high"] - r["ci_low"])]
-    return {"decisive": sum(r["verdict"] != "inconclusive" for r in claims), "claims": len(claims),
-            "verdicts": {r["claim_id"]: r["verdict"] for r in claims},
+    n_decisive, n_claims = decisive(rows)
+    return {"decisive": n_decisive, "claims": n_claims,
+            "verdicts": {r["claim_id"]: r["verdict"] for r in rows if r["level"] == "claim"},
             "mean_row_half_width": round(float(np.mean([(r["ci_high"] - r["ci_low"]) / 2 for r in per_row])), 4),
             "mean_n": round(float(np.mean([r["n"] for r in per_row])), 1)}
 

@@ -209,12 +209,8 @@ def nes(probs_fn: ProbsFn, x: torch.Tensor, y: torch.Tensor, *, eps: Budget,
     ``g / ||g||``); ``step_size`` defaults to ``eps / 10``. SEM's query budget is 5,000.
     Returns a :class:`QueryResult`.
 
-    Stochastic targets (module docstring): ``query_repeats`` queries per perturbed point,
-    probabilities averaged; ``stop_draws`` queries per success check, judged by SEM's eq.-6 rule
-    with ``stop_alpha`` (``None``: argmax of the mean probabilities); ``early_stop=False`` never
-    stops early. Defaults (1, 1, None) are the single-query behaviour. Queries per image:
-    ``stop_draws + iterations * (samples * query_repeats + stop_draws)`` within ``max_queries``.
-    ValueError naming the argument for a bad value.
+    ``query_repeats``, ``stop_draws``, ``stop_alpha``, ``early_stop``: the stochastic-target
+    rules and the query count of the module docstring (defaults: the single-query behaviour).
     """
     return _run(probs_fn, x, y, eps=eps, norm=norm, targeted=targeted, max_queries=max_queries,
                 samples=samples, sigma=sigma, step_size=step_size, chunk=chunk,
@@ -234,12 +230,8 @@ def spsa(probs_fn: ProbsFn, x: torch.Tensor, y: torch.Tensor, *, eps: Budget,
     rate ``step_size`` (their 0.01) on the perturbation, projection on the ``eps`` ball.
     Returns a :class:`QueryResult`.
 
-    Stochastic targets (module docstring): ``query_repeats`` queries per perturbed point,
-    probabilities averaged; ``stop_draws`` queries per success check, judged by SEM's eq.-6 rule
-    with ``stop_alpha`` (``None``: argmax of the mean probabilities); ``early_stop=False`` never
-    stops early. Defaults (1, 1, None) are the single-query behaviour. Queries per image:
-    ``stop_draws + iterations * (samples * query_repeats + stop_draws)`` within ``max_queries``.
-    ValueError naming the argument for a bad value.
+    ``query_repeats``, ``stop_draws``, ``stop_alpha``, ``early_stop``: the stochastic-target
+    rules and the query count of the module docstring (defaults: the single-query behaviour).
     """
     return _run(probs_fn, x, y, eps=eps, norm=norm, targeted=targeted, max_queries=max_queries,
                 samples=samples, sigma=sigma, step_size=step_size, chunk=chunk,

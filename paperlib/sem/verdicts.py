@@ -87,25 +87,26 @@ def _targetings(claim: Claim) -> list[bool]:
     return [bool(v) for v in t] if isinstance(t, list) else [bool(t)]
 
 
-def _curve(tables: pd.DataFrame, key: tuple[str, str, bool]) -> pd.DataFrame:
-    curve, attack, targeted = key
-    return tables[(tables.curve == curve) & (tables.attack == attack) & (tables.targeted == targeted)].sort_values("index")
+def _searches(tables: pd.DataFrame) -> dict[tuple[str, str, bool], pd.DataFrame]:
+    """The per-image searches by ``(curve, attack, targeted)``, each sorted by image, split once."""
+    return {(c, a, bool(t)): part.sort_values("index")
+            for (c, a, t), part in tables.groupby(["curve", "attack", "targeted"], sort=False)}
 
 
 def _label(key: tuple[str, str, bool]) -> str:
     return f"{key[0]}@{key[1]}:{'targeted' if key[2] else 'untargeted'}"
 
 
-def claim_rows(claim: Claim, tables: pd.DataFrame) -> list[tuple[tuple, tuple]]:
+def claim_rows(claim: Claim, searches: dict) -> list[tuple[tuple, tuple]]:
     """The ``(left, right)`` curve keys ``(curve, attack, targeted)`` of every row of ``claim``
-    that ``tables`` (a figure's per-image searches) can measure, without duplicates."""
-    attacks = claim.test.get("attacks") or sorted(tables.attack.unique())
+    that ``searches`` (a figure's, by :func:`_searches`) can measure, without duplicates."""
+    attacks = claim.test.get("attacks") or sorted({a for _, a, _ in searches})
     keys = []
     for left, right in comparison_pairs(claim):
         for targeted in _targetings(claim):
             for attack in attacks:
                 pair = (left.resolve(attack, targeted), right.resolve(attack, targeted))
-                if pair not in keys and not _curve(tables, pair[0]).empty and not _curve(tables, pair[1]).empty:
+                if pair not in keys and pair[0] in searches and pair[1] in searches:
                     keys.append(pair)
     return keys
 
@@ -120,6 +121,7 @@ def evaluate_curve_claims(claims: list[Claim], tables: pd.DataFrame, cfg: Attack
     if "clean_correct" not in tables.columns:
         raise ValueError("the searches lack column clean_correct (rerun the figure stage)")
     out = []
+    searches = _searches(tables)
     top = largest_budget(cfg)
     for claim in claims:
         low, high = claim_window(claim)
@@ -127,13 +129,13 @@ def evaluate_curve_claims(claims: list[Claim], tables: pd.DataFrame, cfg: Attack
             raise ValueError(f"claims/sem.yaml: claim {claim.claim_id}: window [{low:.4g}, {high:.4g}] ends beyond the "
                              f"largest searched budget {top:.4g} (sem.attack.eps_init x 2^(search_steps - 1)); "
                              "raise sem.attack.search_steps")
-        keys = claim_rows(claim, tables)
+        keys = claim_rows(claim, searches)
         if not keys:
             continue
         level = adjusted_confidence(len(keys), CONFIDENCE)
         rows = []
         for left, right in keys:
-            ta, tb = _curve(tables, left), _curve(tables, right)
+            ta, tb = searches[left], searches[right]
             if list(ta["index"]) != list(tb["index"]):
                 raise ValueError(f"{claim.claim_id}: curves {_label(left)} and {_label(right)} were measured on different images")
             both = ta.clean_correct.to_numpy(bool) & tb.clean_correct.to_numpy(bool)
