@@ -20,9 +20,13 @@ def x_adv_of(result) -> torch.Tensor:
 
 
 def clm_random_submodel_attack(attack: Callable, models: Sequence[nn.Module], x: torch.Tensor,
-                               y: torch.Tensor, *, generator: torch.Generator,
+                               y: torch.Tensor, *, generator: torch.Generator, per_batch: int = 0,
                                **attack_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     """Craft every image on a uniformly drawn submodel (white-box on that submodel).
+
+    ``per_batch`` > 0: the paper's public code's variant, one submodel drawn per consecutive
+    batch of ``per_batch`` images (its evaluation loop draws one per DataLoader batch); 0 (the
+    paper as written, Fig. 2): one draw per image.
 
     ``attack(model, x, y, **attack_kwargs)`` runs once per submodel on all the images assigned to
     it (a loop over submodels, not images). ``generator`` draws the assignment; pass the attack's
@@ -31,8 +35,15 @@ def clm_random_submodel_attack(attack: Callable, models: Sequence[nn.Module], x:
     """
     if len(models) == 0:
         raise ValueError("models must not be empty")
-    source = torch.randint(0, len(models), (x.shape[0],), generator=generator,
-                           device=generator.device).to(x.device)
+    if per_batch < 0:
+        raise ValueError(f"per_batch must be >= 0, got {per_batch}")
+    if per_batch:
+        batches = -(-x.shape[0] // per_batch)
+        draws = torch.randint(0, len(models), (batches,), generator=generator, device=generator.device)
+        source = draws.repeat_interleave(per_batch)[: x.shape[0]].to(x.device)
+    else:
+        source = torch.randint(0, len(models), (x.shape[0],), generator=generator,
+                               device=generator.device).to(x.device)
     x_adv = x.detach().clone()
     for i, m in enumerate(models):
         rows = (source == i).nonzero().squeeze(1)
