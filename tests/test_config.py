@@ -119,10 +119,10 @@ def test_ints_are_accepted_where_floats_are_expected(tmp_path):
 
 
 def test_unknown_top_level_key_lists_the_known_sections(tmp_path):
-    message = error_for(tmp_path, lambda r: r.update(clm={"dataset": "mnist"}))
-    assert message.startswith(f"{tmp_path / 'params.yaml'}: clm: unknown key"), message
-    assert "paperlib/config/clm.py" in message
-    assert "known sections: ['data', 'profile', 'report', 'seed', 'sem', 'slice']" in message
+    message = error_for(tmp_path, lambda r: r.update(no_such_paper={"dataset": "mnist"}))
+    assert message.startswith(f"{tmp_path / 'params.yaml'}: no_such_paper: unknown key"), message
+    assert "paperlib/config/no_such_paper.py" in message
+    assert "known sections: ['clm', 'data', 'profile', 'report', 'seed', 'sem', 'slice']" in message
 
 
 def test_a_known_section_missing_from_the_file_is_an_error(tmp_path):
@@ -130,11 +130,21 @@ def test_a_known_section_missing_from_the_file_is_an_error(tmp_path):
     assert message == f"{tmp_path / 'params.yaml'}: sem: missing required key", message
 
 
+def _drop_clm_mnist(clm: dict) -> None:
+    clm["datasets"].pop("mnist")
+    for group in ("populations", "linked"):
+        clm[group] = {k: v for k, v in clm[group].items() if v["dataset"] != "mnist"}
+    clm["tables"] = {k: {"datasets": [d for d in v["datasets"] if d != "mnist"],
+                         "populations": [p for p in v["populations"] if not p.startswith("mnist")]}
+                     for k, v in clm["tables"].items() if v["datasets"] != ["mnist"]}
+
+
 @pytest.mark.parametrize("section", ["slice", "sem"])
 def test_a_section_dataset_must_be_prepared_by_the_data_stage(tmp_path, section):
     def mutate(r):
         r["data"]["datasets"] = ["cifar10"]
         r[section]["dataset"] = "mnist"
+        _drop_clm_mnist(r["clm"])  # CLM's own MNIST experiment would be refused too (tests/test_clm.py)
     message = error_for(tmp_path, mutate)
     assert message.endswith(f"{section}.dataset: 'mnist' is not prepared by data.datasets ['cifar10']"), message
 

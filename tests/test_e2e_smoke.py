@@ -67,7 +67,10 @@ def smoke_repro(repo: Path) -> subprocess.CompletedProcess:
 
 METRIC_FILES = ["results/metrics/slice.json", "results/claims.csv", "results/slice/tables/accuracy.csv",
                 "results/slice/per_example.csv", "results/sem_table1/tables/models.csv", "results/sem_collection.json",
-                "results/sem_fig4/tables/per_image.csv", "results/sem_fig6/tables/per_image.csv"]
+                "results/sem_fig4/tables/per_image.csv", "results/sem_fig6/tables/per_image.csv",
+                "results/clm_table2/tables/mra.csv", "results/clm_figures/tables/pairs.csv",
+                "models/clm/mnist_clm/population.json"]
+CLM_SECTIONS = [f"clm_table{i}" for i in range(1, 6)] + ["clm_figures"]
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +93,12 @@ def test_clean_run_writes_every_output_with_its_profile(first_run):
     for section in ["sem_table1", "sem_table2"] + [f"sem_fig{i}" for i in range(3, 9)]:
         assert json.loads((repo / "results" / section / "section.json").read_text())["profile"] == "smoke", section
     assert "Qin et al. (2023)" in (repo / "report/index.html").read_text()
+    clm_stages = {f"clm_table@table{i}" for i in range(1, 6)} | {"clm_figures", "clm_train@mnist_ulm", "clm_link@mnist_clm"}
+    assert clm_stages <= set(stages)
+    for section in CLM_SECTIONS:
+        assert json.loads((repo / "results" / section / "section.json").read_text())["profile"] == "smoke", section
+    assert json.loads((repo / "models/clm/cifar10_clm_adv/population.json").read_text())["profile"] == "smoke"
+    assert "Jasser &amp; Garibay" in (repo / "report/index.html").read_text()
     for path in ["report/index.html", "results/claims.csv", "models/slice/cw_t10/model.pt",
                  "results/notebooks/slice_train.ipynb", "results/notebooks/report.ipynb", "data/mnist/manifest.json",
                  "results/timings/sem_train.json", "results/timings/slice_train.json"]:
@@ -141,6 +150,20 @@ def test_forced_rerun_of_training_leaves_downstream_up_to_date(first_run):
     assert "up to date" in status.stdout, status.stdout
     proc = run([str(BIN / "dvc"), "repro"], repo)
     assert ran_stages(proc) == []
+
+
+def test_forced_rerun_of_a_counter_linked_population_reproduces_it(first_run):
+    """CLM's populations train in threads taking turns (Algorithm 1's epoch order): a forced rerun
+    must give the same bytes, so the tables after it stay up to date."""
+    repo, _, _ = first_run
+    files = ["member_0/model.pt", "member_2/model.pt", "population.json"]
+    before = {f: (repo / "models/clm/mnist_clm" / f).read_bytes() for f in files}
+    proc = run([str(BIN / "dvc"), "repro", "-f", "-s", "clm_link@mnist_clm"], repo)
+    assert ran_stages(proc) == ["clm_link@mnist_clm"]
+    for f, data in before.items():
+        assert (repo / "models/clm/mnist_clm" / f).read_bytes() == data, f
+    status = run([str(BIN / "dvc"), "status"], repo)
+    assert "up to date" in status.stdout, status.stdout
 
 
 def test_pull_into_a_fresh_clone_restores_everything(first_run, tmp_path):

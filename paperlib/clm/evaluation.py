@@ -20,7 +20,7 @@ The paper's attacks (torchattacks in its code) and how each runs here:
   PGD-EOT here is exactly that PGD (random start, 10 steps of ``eot_step``), which is what the
   paper's runs computed;
 - AutoAttack: torchattacks' standard version on the crafting submodel (``autoattack:
-  apgd-ce`` runs only its first component, for reduced profiles).
+  apgd-ce`` runs only its first component, APGD-CE with ``apgd_steps`` steps, for the smoke profile).
 
 Beyond the paper (every population): ``EOT-all``, PGD on the expected loss over the uniform choice
 of submodel (:class:`PopulationView`: all ``n`` submodels in every step, the exact expectation
@@ -95,7 +95,8 @@ def craft(attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, ep
         import torchattacks
 
         with torch.random.fork_rng(devices=[]):
-            return torchattacks.APGD(model, norm="Linf", eps=float(eps), steps=100, seed=seed, loss="ce")(x, y).detach()
+            return torchattacks.APGD(model, norm="Linf", eps=float(eps), steps=a.apgd_steps, seed=seed,
+                                     loss="ce")(x, y).detach()
     raise ValueError(f"unknown CLM attack {attack!r}; known: {list(ATTACKS)}")
 
 

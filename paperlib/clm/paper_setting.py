@@ -54,3 +54,11 @@ def deviations(ds: DatasetParams, dataset: str) -> list[str]:
     if (at.pgd_steps, round(at.pgd_step, 6)) != (p["pgd_steps"], round(p["pgd_step"], 6)):
         out.append(f"{dataset}: PGD {at.pgd_steps} steps of {at.pgd_step:.4g} (public code: {p['pgd_steps']} of {p['pgd_step']:.4g})")
     return out
+
+
+def population_deviations(items) -> list[str]:
+    """What the population layout changes: ULM-Adv fine-tuned from the ULM instead of trained
+    adversarially from scratch. ``items``: ``{name: PopulationItem}``."""
+    return [f"{name}: ULM-Adv adversarially fine-tuned from {item.base} (paper: adversarially trained, from scratch "
+            f"as we read it; a short PGD training from scratch left LeNet5 at chance here)"
+            for name, item in items.items() if item.kind == "ulm_adv" and item.base]

@@ -78,6 +78,7 @@ class _Job:
     item: str
     out_dir: str
     seed: int
+    base_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,24 @@ class _Shared:
     in_channels: int
 
 
-def _shared(x, y, ds, cfg, num_classes, in_channels) -> _Shared:
+def _shared(x, y, ds, cfg_name, adversarial, key, num_classes, in_channels) -> _Shared:
+    """Built once per worker process: the config is rebuilt there, since an adversarial config
+    holds its attack as a closure, which does not pickle."""
+    cfg = train_config(getattr(ds, cfg_name), f"{key}.{cfg_name}", ds.adversarial if adversarial else None)
     return _Shared(x, y, ds, cfg, num_classes, in_channels)
 
 
 def _train_member(shared: _Shared, job: _Job) -> dict:
     net = build_member(shared.ds, shared.num_classes, shared.in_channels, seed=job.seed, item=job.item, i=job.i)
+    if job.base_dir:  # adversarial fine-tuning of the base population's submodel i
+        _load_base(net, shared.ds, job.base_dir, job.i)
     return train(net, shared.x, shared.y, shared.cfg, seed=derive_seed(job.seed, "clm", job.item, "train", job.i),
                  checkpoint_dir=member_dir(job.out_dir, job.i), progress=False)
+
+
+def _load_base(net: nn.Module, ds: DatasetParams, base_dir: str | Path, i: int) -> None:
+    load_weights(net, member_dir(base_dir, i), what=describe_arch(ds.arch, ds.width, ds.options))
+    net.to(memory_format=torch.contiguous_format).train().requires_grad_(True)
 
 
 def _kind_settings(item: PopulationItem, ds: DatasetParams, key: str):
@@ -111,23 +122,27 @@ def _kind_settings(item: PopulationItem, ds: DatasetParams, key: str):
 
 def train_population_item(name: str, item: PopulationItem, ds: DatasetParams, x: torch.Tensor, y: torch.Tensor, *,
                           seed: int, out_dir: str | Path, num_classes: int, in_channels: int, workers: int = 1,
-                          base_dir: str | Path | None = None, key: str = "clm.datasets") -> dict:
+                          base_dir: str | Path | None = None, key: str = "clm.datasets", profile: str = "") -> dict:
     """Train population ``name`` into ``out_dir``; returns its record (also ``population.json``).
 
     ``x``/``y``: the whole training split (uint8 / int64); the population takes its subset.
     ``base_dir``: the base population's folder for CLM / CLM-Adv (retrained from its weights).
+    ``profile``: recorded with the population (every output says which profile made it).
     """
     key = f"{key}.{item.dataset}"
     cfg, images, cfg_name = _kind_settings(item, ds, key)
     idx = training_subset(y, images, seed, item.dataset)
     xs, ys = x[idx], y[idx]
     out = Path(out_dir)
-    record: dict[str, Any] = {"item": name, "kind": item.kind, "dataset": item.dataset, "base": item.base,
+    record: dict[str, Any] = {"profile": profile, "item": name, "kind": item.kind, "dataset": item.dataset, "base": item.base,
                               "arch": ds.arch, "width": ds.width, "options": dict(ds.options), "members": ds.members,
                               "images": int(len(idx)), "config_name": cfg_name, "config": cfg.to_dict()}
     if item.kind in ("ulm", "ulm_adv"):
-        jobs = [_Job(i, name, str(out), seed) for i in range(ds.members)]
-        histories = map_shared(_train_member, jobs, _shared, (xs, ys, ds, cfg, num_classes, in_channels),
+        if item.base and base_dir is None:
+            raise ValueError(f"{name}: starts from {item.base!r}: give base_dir")
+        jobs = [_Job(i, name, str(out), seed, str(base_dir) if item.base else "") for i in range(ds.members)]
+        histories = map_shared(_train_member, jobs, _shared,
+                               (xs, ys, ds, cfg_name, item.kind == "ulm_adv", key, num_classes, in_channels),
                                workers=workers, describe=lambda j: f"{name} member {j.i}")
     else:
         link = ds.link_adv if item.kind == "clm_adv" else ds.link
@@ -136,10 +151,8 @@ def train_population_item(name: str, item: PopulationItem, ds: DatasetParams, x:
         if item.kind in LINKED_KINDS:
             if base_dir is None:
                 raise ValueError(f"{name}: a {item.kind!r} population retrains its base {item.base!r}: give base_dir")
-            what = describe_arch(ds.arch, ds.width, ds.options)
             for i, m in enumerate(models):
-                load_weights(m, member_dir(base_dir, i), what=what)
-                m.to(memory_format=torch.contiguous_format).train().requires_grad_(True)
+                _load_base(m, ds, base_dir, i)
         mask = mask_for(models[0], link.layer, seed, item.dataset, f"{link_key}.layer")
         monitor = monitored_index(mask)
         before = [weight_layer(m, link.layer).weight.detach().clone() for m in models]

@@ -7,7 +7,9 @@ populations of ``members`` submodels (``clm.populations``):
 - ``ulm``: independently trained submodels (no interference);
 - ``clm``: the ULM retrained with counter-linking at a lowered learning rate (``retrain``);
 - ``clm_scratch``: counter-linked from the start (``scratch``), as the paper says can be done;
-- ``ulm_adv``: independently PGD-adversarially trained submodels (``adv_train``);
+- ``ulm_adv``: independently PGD-adversarially trained submodels (``adv_train``); from scratch,
+  or, listed under ``linked`` with a ``ulm`` base, adversarially fine-tuned from its submodels
+  (the default profile: a short PGD training from scratch leaves LeNet5 at chance, measured);
 - ``clm_adv``: the ULM-Adv retrained with counter-linking and PGD (``adv_retrain``).
 
 Counter-linking settings (``link`` for plain populations, ``link_adv`` for adversarial ones) are
@@ -25,6 +27,9 @@ from paperlib.config.schema import require
 
 KINDS = ("ulm", "clm", "clm_scratch", "ulm_adv", "clm_adv")
 LINKED_KINDS = {"clm": ("ulm", "retrain", "link"), "clm_adv": ("ulm_adv", "adv_retrain", "link_adv")}
+# The kind of population each kind may start from: CLM and CLM-Adv always (retraining), ULM-Adv
+# optionally (adversarial fine-tuning of the ULM).
+BASES = {"clm": "ulm", "clm_adv": "ulm_adv", "ulm_adv": "ulm"}
 ATTACKS = ("FGSM", "PGD", "AutoAttack", "MI-FGSM", "PGD-EOT")
 AUTOATTACK_VERSIONS = ("standard", "apgd-ce")
 
@@ -77,6 +82,7 @@ class AttackParams:
     eot_step: float = 0.00784313725490196
     eot_draws: int = 2
     autoattack: Literal["standard", "apgd-ce"] = "standard"
+    apgd_steps: int = 100
     adaptive_steps: int = 40
     adaptive_restarts: int = 1
     rand_steps: int = 100
@@ -85,7 +91,7 @@ class AttackParams:
     official_attacks: list[str] = field(default_factory=lambda: ["FGSM", "PGD"])
 
     def validate(self, key: str) -> None:
-        for name in ("pgd_steps", "mim_steps", "eot_steps", "eot_draws", "adaptive_steps", "adaptive_restarts",
+        for name in ("pgd_steps", "apgd_steps", "mim_steps", "eot_steps", "eot_draws", "adaptive_steps", "adaptive_restarts",
                      "rand_steps", "rand_eot", "official_batch"):
             require(getattr(self, name) >= 1, f"{key}.{name}", f"must be >= 1, got {getattr(self, name)}")
         for name in ("pgd_step", "mim_step", "eot_step"):
@@ -176,10 +182,10 @@ class ClmParams:
             for name, item in items.items():
                 where = f"{key}.{group}.{name}"
                 require(item.dataset in self.datasets, f"{where}.dataset", f"{item.dataset!r} is not in {key}.datasets")
-                if item.kind in LINKED_KINDS:
+                if item.kind in BASES and (item.kind in LINKED_KINDS or group == "linked"):
                     require(group == "linked", f"{where}.kind", f"{item.kind!r} retrains a base: list it under {key}.linked")
                     base = every.get(item.base)
-                    want = LINKED_KINDS[item.kind][0]
+                    want = BASES[item.kind]
                     require(base is not None and base.kind == want and base.dataset == item.dataset, f"{where}.base",
                             f"must name a {want!r} population of {item.dataset} in {key}.populations, got {item.base!r}")
                 else:
