@@ -360,3 +360,26 @@ def test_a_dataset_the_data_stage_does_not_prepare_is_refused(tmp_path):
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError, match=r"clm\.datasets\.mnist: 'mnist' is not prepared by data\.datasets"):
         load_params(path)
+
+
+def test_paper_attacks_equal_torchattacks():
+    """MI-FGSM and PGD-EOT as the paper's code ran them (torchattacks 2.14.2 defaults), checked
+    against the installed torchattacks with those settings: MIFGSM(steps 5, alpha eps/5) and
+    EOTPGD(40 steps of 2/255, no random start) on a deterministic submodel."""
+    import torchattacks
+
+    from paperlib.clm.evaluation import craft
+    from paperlib.config.clm import AttackParams
+
+    torch.manual_seed(0)
+    model = Tiny(3).eval().requires_grad_(False)
+    x = torch.rand(16, 1, 4, 4)
+    y = model(x).argmax(1)
+    a = AttackParams(pgd_steps=10, pgd_step=0.01)
+    g = torch.Generator().manual_seed(0)
+    ours = craft("MI-FGSM", model, x, y, eps=0.3, settings=a, generator=g, seed=0)
+    ref = torchattacks.MIFGSM(model, eps=0.3, alpha=0.3 / 5, steps=5, decay=1.0)(x, y)
+    assert torch.allclose(ours, ref, atol=1e-6)
+    ours = craft("PGD-EOT", model, x, y, eps=0.3, settings=a, generator=g, seed=0)
+    ref = torchattacks.EOTPGD(model, eps=0.3, alpha=2 / 255, steps=40, eot_iter=10, random_start=False)(x, y)
+    assert torch.allclose(ours, ref, atol=1e-6)

@@ -69,18 +69,20 @@ class AdvParams:
 @dataclass(frozen=True)
 class AttackParams:
     """How each of the paper's attacks is run (pixel units). The paper names the attacks and
-    torchattacks; settings it does not print follow its public code (PGD: 40 steps of
-    ``pgd_step``) or torchattacks' defaults it relied on (MI-FGSM and EOTPGD: 10 steps of 2/255).
-    ``adaptive_*``: the attacker beyond the paper (PGD on the expectation over all submodels)."""
+    torchattacks; what it does not print follows its public code (PGD: ``pgd_steps`` steps of
+    ``pgd_step`` from a random start) and the torchattacks release its code pins (2.14.2):
+    MI-FGSM 5 steps of eps / 5 (``mim_step`` 0), EOTPGD 40 steps of 2/255 from the clean image.
+    ``adaptive_*``, ``rand_*``: the attackers beyond the paper (PGD on the expectation over all
+    submodels; AutoAttack's rand version with ``rand_steps`` steps and ``rand_eot`` draws)."""
 
     pgd_steps: int
     pgd_step: float
-    mim_steps: int = 10
-    mim_step: float = 0.00784313725490196
+    mim_steps: int = 5
+    mim_step: float = 0.0          # 0: eps / mim_steps (torchattacks 2.14.2)
     mim_decay: float = 1.0
-    eot_steps: int = 10
+    eot_steps: int = 40
     eot_step: float = 0.00784313725490196
-    eot_draws: int = 2
+    eot_draws: int = 10
     autoattack: Literal["standard", "apgd-ce"] = "standard"
     apgd_steps: int = 100
     adaptive_steps: int = 40
@@ -94,7 +96,8 @@ class AttackParams:
         for name in ("pgd_steps", "apgd_steps", "mim_steps", "eot_steps", "eot_draws", "adaptive_steps", "adaptive_restarts",
                      "rand_steps", "rand_eot", "official_batch"):
             require(getattr(self, name) >= 1, f"{key}.{name}", f"must be >= 1, got {getattr(self, name)}")
-        for name in ("pgd_step", "mim_step", "eot_step"):
+        require(0 <= self.mim_step <= 1, f"{key}.mim_step", f"must be in [0, 1] (0 = eps / mim_steps), got {self.mim_step}")
+        for name in ("pgd_step", "eot_step"):
             require(0 < getattr(self, name) <= 1, f"{key}.{name}", f"must be in (0, 1], got {getattr(self, name)}")
         for i, a in enumerate(self.official_attacks):
             require(a in ATTACKS, f"{key}.official_attacks[{i}]", f"must be one of {list(ATTACKS)}, got {a!r}")
