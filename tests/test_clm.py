@@ -309,6 +309,7 @@ def _clm_params(profile="smoke"):
     (("datasets", "mnist", "link", "layer"), 0, "clm.datasets.mnist.link.layer"),
     (("linked", "mnist_clm", "base"), "cifar10_ulm", "clm.linked.mnist_clm.base"),
     (("tables", "table2", "populations"), ["mnist_nothing"], "clm.tables.table2.populations[0]"),
+    (("attacks", "mnist", "pgd_steps"), 0, "clm.attacks.mnist.pgd_steps"),
 ])
 def test_bad_values_are_refused_naming_the_key(path, value, key):
     raw = _clm_params()
@@ -317,6 +318,13 @@ def test_bad_values_are_refused_naming_the_key(path, value, key):
         node = node[p]
     node[path[-1]] = value
     with pytest.raises(ParamsError, match=key.replace(".", r"\.").replace("[", r"\[").replace("]", r"\]")):
+        from_mapping(ClmParams, raw, "clm")
+
+
+def test_attack_settings_are_needed_for_every_dataset():
+    raw = _clm_params()
+    raw["attacks"].pop("cifar10")
+    with pytest.raises(ParamsError, match=r"clm\.attacks: needs one entry per dataset"):
         from_mapping(ClmParams, raw, "clm")
 
 

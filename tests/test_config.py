@@ -132,6 +132,7 @@ def test_a_known_section_missing_from_the_file_is_an_error(tmp_path):
 
 def _drop_clm_mnist(clm: dict) -> None:
     clm["datasets"].pop("mnist")
+    clm["attacks"].pop("mnist")
     for group in ("populations", "linked"):
         clm[group] = {k: v for k, v in clm[group].items() if v["dataset"] != "mnist"}
     clm["tables"] = {k: {"datasets": [d for d in v["datasets"] if d != "mnist"],

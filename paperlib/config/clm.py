@@ -105,7 +105,8 @@ class AttackParams:
 
 @dataclass(frozen=True)
 class DatasetParams:
-    """One experiment: the network, its populations' budgets, and the attacks' settings."""
+    """One experiment's populations: the network and its training budgets (the attacks' settings
+    are ``clm.attacks``, so that changing an attack retrains nothing)."""
 
     arch: str
     width: float
@@ -121,7 +122,6 @@ class DatasetParams:
     link: LinkParams
     link_adv: LinkParams
     adversarial: AdvParams
-    attack: AttackParams
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self, key: str) -> None:
@@ -168,6 +168,7 @@ class ClmParams:
     """``clm``: the CLM paper end to end (Tables 1-5, Figures 3-6, claims)."""
 
     datasets: dict[str, DatasetParams]
+    attacks: dict[str, AttackParams]
     populations: dict[str, PopulationItem]
     linked: dict[str, PopulationItem]
     tables: dict[str, TableItem]
@@ -178,6 +179,8 @@ class ClmParams:
         require(self.workers >= 1, f"{key}.workers", f"must be >= 1, got {self.workers}")
         for name in self.datasets:
             check_dataset(name, f"{key}.datasets.{name}")
+        require(sorted(self.attacks) == sorted(self.datasets), f"{key}.attacks",
+                f"needs one entry per dataset of {key}.datasets {sorted(self.datasets)}, got {sorted(self.attacks)}")
         every = {**self.populations, **self.linked}
         overlap = sorted(set(self.populations) & set(self.linked))
         require(not overlap, f"{key}.linked", f"{overlap} also in {key}.populations")
