@@ -26,6 +26,7 @@ from paperlib.sem.table1 import paper_table1, table1_claims
 from paperlib.sem.verdicts import (claim_window, comparison_pairs, evaluate_curve_claims, figure_claims,
                                    largest_budget)
 from tests.conftest import REPO
+from tests.test_config import _drop_clm_mnist
 
 PROFILES = ("smoke", "default", "paper")
 
@@ -67,7 +68,8 @@ def error_for(tmp_path, mutate) -> str:
     (lambda d: d["sem"]["attack"].__setitem__("mc_draws", 500), "sem.attack.mc_draws"),
     (lambda d: d["sem"]["attack"].__setitem__("strongest_eot_draws", 0), "sem.attack.strongest_eot_draws"),
     (lambda d: d["sem"]["zoo"]["train"].__setitem__("input_noise_sigma", 0.5), "sem.zoo.train"),
-    (lambda d: d["sem"].__setitem__("dataset", "mnist") or d["data"].__setitem__("datasets", ["cifar10"]), "sem.dataset"),
+    (lambda d: d["sem"].__setitem__("dataset", "mnist") or d["data"].__setitem__("datasets", ["cifar10"])
+     or _drop_clm_mnist(d["clm"]), "sem.dataset"),  # CLM's MNIST experiment would be refused first
 ])
 def test_bad_sem_params_name_their_key(tmp_path, mutate, key):
     assert f"{key}:" in error_for(tmp_path, mutate)
