@@ -29,14 +29,16 @@ paper's 29.00%: the paper's numbers fit the release its code pins, and so do the
 Beyond the paper (every population): ``EOT-all``, PGD on the expected loss over the uniform choice
 of submodel (:class:`PopulationView`: all ``n`` submodels in every step, the exact expectation
 the defense's randomness is judged by), and ``AutoAttack-rand`` (APGD-CE + APGD-DLR with EOT)
-against :class:`RandomSubmodel`, the defense as deployed (a fresh uniform draw per image and
-query). Both are scored by MRA like the others. ``@official``: the paper's code's crafting, one
+against :class:`paperlib.defenses.RandomSubmodel`, the defense as deployed (a fresh uniform draw per
+image and query; each submodel runs only on the images it answers). Both are scored by MRA like the others. ``@official``: the paper's code's crafting, one
 submodel drawn per batch of ``official_batch`` images.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,10 +47,12 @@ from torch import nn
 from ..attacks import fgsm, mim, pgd
 from ..attacks.autoattack import autoattack
 from ..attacks.autoattack_rand import autoattack_rand
-from ..config.clm import ATTACKS, AttackParams
+from ..config.clm import ATTACKS, AttackParams, DatasetParams
+from ..defenses import RandomSubmodel
 from ..metrics.curve_compare import paired_mean_interval
 from ..scenarios.clm import clm_random_submodel_attack
 from ..seeding import derive_seed, make_generator
+from ..zoo.workers import map_shared
 
 BEYOND = ("EOT-all", "AutoAttack-rand")
 
@@ -64,21 +68,6 @@ class PopulationView(nn.Module):
 
     def forward(self, x):
         return torch.stack([m(x) for m in self.members])
-
-
-class RandomSubmodel(nn.Module):
-    """The defense as deployed: each image of each call is answered by a submodel drawn
-    uniformly from ``generator`` (CLM's *Random*)."""
-
-    def __init__(self, models: Sequence[nn.Module], generator: torch.Generator):
-        super().__init__()
-        self.members = nn.ModuleList(models)
-        self.generator = generator
-
-    def forward(self, x):
-        pick = torch.randint(0, len(self.members), (x.shape[0],), generator=self.generator).to(x.device)
-        out = torch.stack([m(x) for m in self.members])  # (n, B, K); every member, then select
-        return out[pick, torch.arange(x.shape[0], device=x.device)]
 
 
 def craft(attack: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, settings: AttackParams,
@@ -147,7 +136,7 @@ def attack_population(attack: str, models: Sequence[nn.Module], x: torch.Tensor,
             x_adv[better] = cand[better]
         return {"correct": correctness(models, x_adv, y), "source": None}
     if attack == "AutoAttack-rand":
-        defense = RandomSubmodel(models, make_generator(seed, "clm", "attack", tag, "defense-draws"))
+        defense = RandomSubmodel(models, generator=make_generator(seed, "clm", "attack", tag, "defense-draws"))
         x_adv = autoattack_rand(defense, x, y, eps=eps, steps=settings.rand_steps, eot_iter=settings.rand_eot,
                                 seed=derive_seed(seed, "clm", tag, attack) % (2 ** 31))
         return {"correct": correctness(models, x_adv, y), "source": None}
@@ -159,6 +148,72 @@ def attack_population(attack: str, models: Sequence[nn.Module], x: torch.Tensor,
 
     x_adv, source = clm_random_submodel_attack(one, models, x, y, generator=choose, per_batch=per_batch)
     return {"correct": correctness(models, x_adv, y), "source": source}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of an attack table: ``attack`` on the population named ``population``
+    (``per_batch`` > 0: the public code's crafting, one submodel per batch of that size)."""
+
+    population: str
+    attack: str
+    per_batch: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.attack}@official" if self.per_batch else self.attack
+
+
+# Longest first: map_jobs hands the jobs out in list order (measured per cell in the tables' timings).
+_COST_ORDER = ("EOT-all", "AutoAttack-rand", "AutoAttack", "PGD-EOT", "PGD", "MI-FGSM", "FGSM")
+
+
+@dataclass
+class _TableState:
+    models: dict[str, list[nn.Module]]
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+def _table_state(models_root: str, populations: Mapping[str, DatasetParams], num_classes: int, in_channels: int,
+                 x: torch.Tensor, y: torch.Tensor) -> _TableState:
+    from .populations import load_population
+
+    return _TableState({name: load_population(Path(models_root) / name, ds, num_classes, in_channels)
+                        for name, ds in populations.items()}, x, y)
+
+
+def _attack_cell(state: _TableState, job: tuple) -> torch.Tensor:
+    cell, eps, settings, seed, tag = job
+    return attack_population(cell.attack, state.models[cell.population], state.x, state.y, eps=eps, settings=settings,
+                             seed=seed, tag=tag, per_batch=cell.per_batch)["correct"]
+
+
+def attack_table(cells: Sequence[Cell], *, models_root: str | Path, populations: Mapping[str, DatasetParams],
+                 num_classes: int, in_channels: int, x: torch.Tensor, y: torch.Tensor, eps: float,
+                 settings: AttackParams, seed: int, tag: str, workers: int = 1,
+                 log: Callable[[str], None] | None = print) -> dict[Cell, tuple[torch.Tensor, float]]:
+    """Every cell of one attack table (all on one dataset), ``{cell: (correct, seconds)}``.
+
+    The cells are independent (each draws from streams named by its ``tag``, attack and
+    population), so ``workers`` processes share them, each loading the populations once; the
+    results do not depend on which worker ran a cell. On this 2-core CPU two one-thread workers
+    do about twice the work of one two-thread process on these small networks
+    (``benchmarks/results/parallel_workers.json``).
+    """
+    cells = list(cells)
+    if len(set(cells)) != len(cells):
+        raise ValueError("attack_table: a cell is listed twice")
+    unknown = sorted({c.population for c in cells} - set(populations))
+    if unknown:
+        raise ValueError(f"attack_table: no dataset params for populations {unknown}")
+    order = sorted(range(len(cells)), key=lambda i: _COST_ORDER.index(cells[i].attack)
+                   if cells[i].attack in _COST_ORDER else len(_COST_ORDER))
+    jobs = [(cells[i], float(eps), settings, int(seed), tag) for i in order]
+    out = map_shared(_attack_cell, jobs, _table_state,
+                     (str(models_root), dict(populations), num_classes, in_channels, x, y), workers=workers,
+                     describe=lambda job: f"{job[0].label} / {job[0].population}", log=log, with_seconds=True)
+    return {job[0]: (correct, seconds) for job, (correct, seconds) in zip(jobs, out)}
 
 
 def cross_robustness(models: Sequence[nn.Module], x: torch.Tensor, y: torch.Tensor, *, eps: float,

@@ -17,7 +17,7 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -232,7 +232,7 @@ def _load_final(models, state, joint):
 
 
 def _fit(models, x_train, y_train, config: TrainConfig, *, seed, **kwargs) -> dict:
-    """Run :func:`_fit_streams` with torch's global RNG forked and seeded from the run's seed.
+    """Run :func:`fit_epochs` to the end with torch's global RNG forked and seeded from the run's seed.
 
     ``nn.Dropout`` (CW networks, GoogLeNet, InceptionV3...) draws from the global RNG and takes
     no generator; forking gives it its own named stream (``(seed, "train", "dropout")``), so
@@ -242,11 +242,30 @@ def _fit(models, x_train, y_train, config: TrainConfig, *, seed, **kwargs) -> di
 
     with torch.random.fork_rng(devices=[]):
         torch.random.manual_seed(derive_seed(seed, "train", "dropout"))
-        return _fit_streams(models, x_train, y_train, config, seed=seed, **kwargs)
+        return run_to_end(fit_epochs(models, x_train, y_train, config, seed=seed, **kwargs))
 
 
-def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, checkpoint_dir, x_val, y_val,
-                 callbacks, progress, joint) -> dict:
+def run_to_end(run: Iterator[TrainState]) -> dict:
+    """Drive a :func:`fit_epochs` run through all its epochs; return its history."""
+    while True:
+        try:
+            next(run)
+        except StopIteration as done:
+            return done.value
+
+
+def fit_epochs(models, x_train, y_train, config: TrainConfig, *, seed, loss=None, checkpoint_dir=None, x_val=None,
+               y_val=None, callbacks=(), progress=False, joint=False) -> Generator[TrainState, None, dict]:
+    """The training loop, one epoch per ``next()``: yields the run's state after each epoch but
+    the last (its callbacks and checkpoint done); the last ``next()`` trains the last epoch,
+    finishes the run (averaged weights, ``model.pt``) and returns the history
+    (``StopIteration.value``).
+
+    :func:`train` and :func:`train_joint` run it to the end; a caller that interleaves several
+    runs epoch by epoch (CLM's Algorithm 1, :func:`paperlib.train.population.train_population`)
+    drives one generator per member, without a second training loop. Draws from torch's global
+    RNG (dropout) are the caller's to seed, as :func:`_fit` does.
+    """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
     _check_data(x_train, y_train, "x_train", "y_train")
@@ -449,6 +468,8 @@ def _fit_streams(models, x_train, y_train, config: TrainConfig, *, seed, loss, c
                 }, ckpt_path)
             if st.stop:
                 break
+            if epoch + 1 < config.epochs:
+                yield st
     finally:
         if bar is not None:
             bar.close()
