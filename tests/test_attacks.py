@@ -333,3 +333,42 @@ def test_bf16_channels_last_wrapper_is_close_to_fp32(model, batch):
     assert z16.dtype == torch.float32
     assert (z32.argmax(1) == z16.argmax(1)).float().mean() >= 0.95
     assert torch.allclose(z32, z16, atol=0.5)
+
+
+@pytest.mark.parametrize("which", ["rand", "standard-rand"])
+def test_autoattacks_leave_frozen_batch_norm_frozen_inside_a_training_mode_wrapper(which):
+    """torchattacks calls ``model.train()`` after an attack that found ``model`` in training mode; a
+    defense built fresh around frozen networks starts there. Our wrappers must give every module its
+    own mode back, so the frozen network's batch norm keeps its running statistics."""
+    from torch import nn
+
+    from paperlib.attacks.autoattack_rand import autoattack_rand
+
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+        net[1].running_mean.copy_(torch.randn(4, generator=g))
+    net.eval().requires_grad_(False)
+
+    class Wrapper(nn.Module):  # a defense as built: training mode, the frozen network inside
+        def __init__(self):
+            super().__init__()
+            self.inner = net
+
+        def forward(self, x):
+            return self.inner(x)
+
+    wrapper = Wrapper()
+    assert wrapper.training and not net.training
+    stats = net[1].running_mean.clone()
+    x = torch.rand(6, 1, 6, 6, generator=g)
+    y = torch.randint(0, 3, (6,), generator=g)
+    if which == "rand":
+        autoattack_rand(wrapper, x, y, eps=0.1, steps=3, eot_iter=2, seed=0)
+    else:
+        autoattack(wrapper, x, y, eps=0.1, version="rand", seed=0)
+    assert wrapper.training and not net.training and not net[1].training
+    wrapper(x)  # a forward after the attack must not touch the frozen statistics
+    assert torch.equal(net[1].running_mean, stats)

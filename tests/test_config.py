@@ -122,7 +122,7 @@ def test_unknown_top_level_key_lists_the_known_sections(tmp_path):
     message = error_for(tmp_path, lambda r: r.update(no_such_paper={"dataset": "mnist"}))
     assert message.startswith(f"{tmp_path / 'params.yaml'}: no_such_paper: unknown key"), message
     assert "paperlib/config/no_such_paper.py" in message
-    assert "known sections: ['clm', 'data', 'profile', 'report', 'seed', 'sem', 'slice']" in message
+    assert "known sections: ['clm', 'data', 'profile', 'report', 'rse', 'seed', 'sem', 'slice']" in message
 
 
 def test_a_known_section_missing_from_the_file_is_an_error(tmp_path):

@@ -19,7 +19,8 @@ Conventions used by every attack of this package
 
 from __future__ import annotations
 
-from typing import Union
+from contextlib import contextmanager
+from typing import Iterator, Union
 
 import torch
 import torch.nn.functional as F
@@ -130,3 +131,23 @@ def random_start(x: torch.Tensor, eps: torch.Tensor, norm: str,
         r = torch.rand((x.shape[0],), generator=generator, device=x.device, dtype=x.dtype)
         delta = d / flat_norm(d) * r.view_as(eps) * eps
     return torch.clamp(x + delta, min=0, max=1).detach()
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """``model`` in eval mode for the block; afterwards every submodule gets its own mode back.
+
+    torchattacks calls ``model.train()`` after an attack when it found ``model`` in training mode
+    (a wrapper built fresh, e.g. a defense around frozen networks, starts there): the wrapped
+    networks' batch norm would then use batch statistics and overwrite its running statistics in
+    every later forward. Restoring module by module (not one recursive ``train()``) keeps frozen
+    networks frozen inside a wrapper that is in training mode.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
+

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._core import check_images, check_norm
+from ._core import check_images, check_norm, eval_mode
 
 VERSIONS = ("standard", "plus", "rand")
 
@@ -44,7 +44,7 @@ def autoattack(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps!r}")
     devices = [x.device] if x.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=devices), eval_mode(model):  # eval_mode: see paperlib.attacks._core
         if n_classes is None:
             with torch.no_grad():
                 n_classes = int(model(x[:1]).shape[-1])

@@ -8,6 +8,13 @@ two torchattacks components with ``steps`` and ``eot_iter`` given, so a reduced 
 it (the paper profile uses 100 and 20). Give it the stochastic defense itself (every forward a
 fresh draw). The global RNG is left as it was (torchattacks reseeds it; see
 :mod:`paperlib.attacks.autoattack`).
+
+The attack runs with ``model`` in eval mode and gives every submodule its own mode back
+afterwards (:func:`paperlib.attacks._core.eval_mode`). Without that, a wrapper built fresh
+(``nn.Module`` starts in training mode, e.g. :class:`paperlib.defenses.RandomSubmodel` around
+frozen networks) had torchattacks call ``model.train()`` after each component: the wrapped
+networks' batch norm then used batch statistics and overwrote its running statistics in every
+later forward (CLM's ``AutoAttack-rand`` cells before 2026-12-02).
 """
 
 from __future__ import annotations
@@ -15,21 +22,26 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._core import check_images, check_positive_int
+from ._core import check_images, check_positive_int, eval_mode
 
 
 def autoattack_rand(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float, steps: int = 100,
                     eot_iter: int = 20, seed: int = 0) -> torch.Tensor:
     """APGD-CE, then APGD-DLR on the points still classified correctly, both with EOT over
     ``eot_iter`` forwards of ``model`` per step; L-inf budget ``eps`` (pixel units). Returns ``x_adv``."""
-    import torchattacks
-
     check_images(x, y)
     check_positive_int(steps, "steps")
     check_positive_int(eot_iter, "eot_iter")
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps!r}")
     devices = [x.device] if x.device.type == "cuda" else []
+    with eval_mode(model):
+        return _apgd_ce_then_dlr(model, x, y, eps=eps, steps=steps, eot_iter=eot_iter, seed=seed, devices=devices)
+
+
+def _apgd_ce_then_dlr(model, x, y, *, eps, steps, eot_iter, seed, devices):
+    import torchattacks
+
     with torch.random.fork_rng(devices=devices):
         x_adv = x.detach().clone()
         for loss in ("ce", "dlr"):

@@ -13,6 +13,11 @@ Defaults from the paper's Table 1 / Sec. 4.2 (inputs in [0, 1], no normalization
 VGG16 (0.2, 0.1); ResNeXt (0.1, 0.1). Noise is active in train and eval modes (RSE ensembles
 over it at test time); see :mod:`paperlib.models.noise` for its generator.
 
+Option ``activation="brelu"`` (with ``brelu_threshold``, default 1, as in RSE's public code
+``models/layer.py``) replaces every ReLU by the bounded ReLU ``min(max(0, x), t)``: with both noise
+levels 0 it is the network of RSE's "Robust Opt. + BReLU" baseline (``models/vgg_brelu.py``,
+``models/resnext_brelu.py``). The default ``"relu"`` builds the same network as before the option.
+
 :func:`add_noise_layers` applies the same transformation to any network of the registry (the SEM
 paper's RSE baseline on DenseNet100, ResNet50 and WRN); :class:`paperlib.defenses.RSEEnsemble`
 is RSE's inference (ensemble over the noise).
@@ -22,10 +27,9 @@ from __future__ import annotations
 
 import itertools
 
-import torch.nn.functional as F
 from torch import nn
 
-from ._layers import scaled
+from ._layers import activation_function, activation_module, scaled
 from .noise import GaussianNoise, noise_layers
 
 VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
@@ -46,7 +50,8 @@ class _Noises:
 class RSEVGG(nn.Module):
     """Input ``[N, C, 32, 32]`` pixels (identity normalization by default), logits ``[N, K]``."""
 
-    def __init__(self, num_classes, in_channels, width, noise_init, noise_inner, noise_seed=0):
+    def __init__(self, num_classes, in_channels, width, noise_init, noise_inner, noise_seed=0,
+                 activation="relu", brelu_threshold=1.0):
         super().__init__()
         noises = _Noises(noise_init, noise_inner, noise_seed)
         layers, c = [], in_channels
@@ -56,7 +61,7 @@ class RSEVGG(nn.Module):
             else:
                 out = scaled(v, width)
                 layers += [noises(first=not layers), nn.Conv2d(c, out, 3, padding=1),
-                           nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+                           nn.BatchNorm2d(out), activation_module(activation, brelu_threshold)]
                 c = out
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(c, num_classes)
@@ -68,8 +73,10 @@ class RSEVGG(nn.Module):
 class RSEResNeXtBlock(nn.Module):
     expansion = 2
 
-    def __init__(self, c_in, cardinality, bottleneck_width, stride, noises):
+    def __init__(self, c_in, cardinality, bottleneck_width, stride, noises, activation="relu", brelu_threshold=1.0):
         super().__init__()
+        # F.relu (no module) for the default, a BReLU submodule otherwise
+        self.act = activation_function(activation, brelu_threshold)
         gw = cardinality * bottleneck_width
         self.noise1, self.conv1, self.bn1 = noises(), nn.Conv2d(c_in, gw, 1, bias=False), nn.BatchNorm2d(gw)
         self.noise2 = noises()
@@ -84,18 +91,19 @@ class RSEResNeXtBlock(nn.Module):
                                           nn.BatchNorm2d(self.expansion * gw))
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(self.noise1(x))))
-        out = F.relu(self.bn2(self.conv2(self.noise2(out))))
+        out = self.act(self.bn1(self.conv1(self.noise1(x))))
+        out = self.act(self.bn2(self.conv2(self.noise2(out))))
         out = self.bn3(self.conv3(self.noise3(out)))
-        return F.relu(out + self.shortcut(x))
+        return self.act(out + self.shortcut(x))
 
 
 class RSEResNeXt(nn.Module):
     """Input ``[N, C, 32, 32]`` pixels (identity normalization by default), logits ``[N, K]``."""
 
     def __init__(self, num_classes, in_channels, width, noise_init, noise_inner, noise_seed=0,
-                 cardinality=2, bottleneck_width=64, num_blocks=(3, 3, 3)):
+                 cardinality=2, bottleneck_width=64, num_blocks=(3, 3, 3), activation="relu", brelu_threshold=1.0):
         super().__init__()
+        self.act = activation_function(activation, brelu_threshold)
         noises = _Noises(noise_init, noise_inner, noise_seed)
         stem = scaled(64, width)
         self.init_noise = noises(first=True)
@@ -104,14 +112,15 @@ class RSEResNeXt(nn.Module):
         c, bw, layers = stem, max(1, scaled(bottleneck_width, width)), []
         for stage, n in enumerate(num_blocks):
             for i in range(n):
-                layers.append(RSEResNeXtBlock(c, cardinality, bw, (1 if stage == 0 else 2) if i == 0 else 1, noises))
+                layers.append(RSEResNeXtBlock(c, cardinality, bw, (1 if stage == 0 else 2) if i == 0 else 1, noises,
+                                              activation, brelu_threshold))
                 c = RSEResNeXtBlock.expansion * cardinality * bw
             bw *= 2
         self.layers = nn.Sequential(*layers)
         self.linear = nn.Linear(c, num_classes)
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(self.init_noise(x))))
+        out = self.act(self.bn1(self.conv1(self.init_noise(x))))
         return self.linear(self.layers(out).mean((2, 3)))
 
 
@@ -155,14 +164,15 @@ def add_noise_layers(model: nn.Module, noise_init: float, noise_inner: float, se
 
 
 def rse_vgg16(num_classes, in_channels, width, *, noise_init: float = 0.2, noise_inner: float = 0.1,
-              noise_seed: int = 0):
-    return RSEVGG(num_classes, in_channels, width, noise_init, noise_inner, noise_seed)
+              noise_seed: int = 0, activation: str = "relu", brelu_threshold: float = 1.0):
+    return RSEVGG(num_classes, in_channels, width, noise_init, noise_inner, noise_seed, activation, brelu_threshold)
 
 
 def rse_resnext(num_classes, in_channels, width, *, noise_init: float = 0.1, noise_inner: float = 0.1,
-                noise_seed: int = 0, cardinality: int = 2, bottleneck_width: int = 64):
+                noise_seed: int = 0, cardinality: int = 2, bottleneck_width: int = 64, activation: str = "relu",
+                brelu_threshold: float = 1.0):
     return RSEResNeXt(num_classes, in_channels, width, noise_init, noise_inner, noise_seed,
-                      cardinality, bottleneck_width)
+                      cardinality, bottleneck_width, activation=activation, brelu_threshold=brelu_threshold)
 
 
 ARCHS = {"rse_vgg16": (rse_vgg16, "identity"), "rse_resnext": (rse_resnext, "identity")}

@@ -20,7 +20,7 @@ count of the last jobs (:mod:`paperlib.parallel`), is a deterministic function o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -31,7 +31,8 @@ from ..config.schema import from_mapping
 from ..data import class_balanced_subset
 from ..models import count_parameters
 from ..seeding import derive_seed, make_generator
-from ..train import TrainConfig, train
+from ..train import TrainConfig, predict_logits, train
+from ..train.config import AdvTrainConfig
 from .store import build_model
 from .workers import map_shared
 
@@ -45,6 +46,24 @@ class Run:
     drawn from one stream, so a smaller subset is contained in a larger one.
     ``start_from``: the ``tag`` of an earlier run of the same job whose weights this run starts
     from (a fine-tune); ``None`` starts from the job's initialization.
+    ``adversarial``: an :class:`~paperlib.train.config.AdvTrainConfig` set on the run's config
+    (adversarial training: RSE's FGSM retraining and Madry et al.'s PGD training). A params
+    mapping cannot hold it (its attack is a function), so it travels beside the mapping; with
+    ``workers > 1`` its attack must pickle (a module-level class instance, not a closure:
+    :mod:`paperlib.rse.zoo` has two). An attack may say how many forward-backward passes it makes
+    per example (attribute ``passes``, default 1) so that :func:`estimated_cost` orders the jobs
+    by what they cost.
+    ``soft_labels``: the ``tag`` of an earlier run of the same job whose network labels this run's
+    training images: the labels become ``softmax(logits / T)`` of that network (eval mode, one
+    forward pass per image, before any augmentation), ``T`` this run's ``temperature``: defensive
+    distillation's student (Papernot et al. 2016), trained on its teacher's soft labels at the
+    teacher's temperature. Why a run option here rather than code in a paper's package:
+    :func:`train_networks` shares one label tensor among all jobs, so per-network labels cannot be
+    passed in, and computing them before the call would need the teacher trained in an earlier
+    call (two passes over the zoo, the worker pool idle in between). As a run of the same job the
+    student is trained right after its teacher, in the worker that holds the teacher's weights,
+    on the same subset, with its streams named like every other run; any paper's distilled network
+    (Liang & Samavi's temperatures too) is one more run.
     """
 
     tag: str
@@ -52,6 +71,8 @@ class Run:
     images: int = 0
     start_from: str | None = None
     key: str = "train"
+    adversarial: AdvTrainConfig | None = None
+    soft_labels: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +97,38 @@ class NetworkJob:
 
 
 def _configs(job: NetworkJob) -> list[TrainConfig]:
-    return [from_mapping(TrainConfig, dict(r.config), r.key) for r in job.runs]
+    cfgs = [from_mapping(TrainConfig, dict(r.config), r.key) for r in job.runs]
+    for i, r in enumerate(job.runs):
+        if r.adversarial is not None:
+            if not isinstance(r.adversarial, AdvTrainConfig):
+                raise ValueError(f"{job.name}: run {r.tag!r}: adversarial must be an AdvTrainConfig, "
+                                 f"got {type(r.adversarial).__name__}")
+            cfgs[i] = replace(cfgs[i], adversarial=r.adversarial)
+    return cfgs
+
+
+def _check_runs(job: NetworkJob) -> None:
+    """Every run's config builds, tags are unique, and ``start_from`` / ``soft_labels`` name an
+    earlier run of the job (checked before any training starts)."""
+    _configs(job)
+    seen: list[str] = []
+    for r in job.runs:
+        if r.tag in seen:
+            raise ValueError(f"{job.name}: run tags must be unique, got {[x.tag for x in job.runs]}")
+        for what, ref in (("starts from", r.start_from), ("takes soft labels from", r.soft_labels)):
+            if ref is not None and ref not in seen:
+                raise ValueError(f"{job.name}: run {r.tag!r} {what} {ref!r}, which is not an earlier run of "
+                                 f"this network (earlier: {seen})")
+        seen.append(r.tag)
+
+
+def _passes(cfg: TrainConfig) -> float:
+    """Forward-backward passes per training image: 1, plus the adversarial attack's passes on the
+    fraction of images it makes (its ``passes`` attribute, default 1)."""
+    adv = cfg.adversarial
+    if adv is None:
+        return 1.0
+    return 1.0 + adv.ratio * float(getattr(adv.attack, "passes", 1))
 
 
 def estimated_cost(job: NetworkJob, num_classes: int, in_channels: int, n_images: int) -> float:
@@ -89,7 +141,7 @@ def estimated_cost(job: NetworkJob, num_classes: int, in_channels: int, n_images
                       device="meta")
     layers = sum(1 for m in net.modules() if not list(m.children()))
     per_image = layers + count_parameters(net) / 1e4
-    seen = sum((r.images or n_images) * c.epochs for r, c in zip(job.runs, _configs(job)))
+    seen = sum((r.images or n_images) * c.epochs * _passes(c) for r, c in zip(job.runs, _configs(job)))
     return seen * per_image
 
 
@@ -119,19 +171,36 @@ def _train_job(shared: _Shared, job: NetworkJob) -> dict[str, dict]:
                                  options=job.options, seed=derive_seed(shared.seed, *job.seeds))
     init_state = {k: v.clone() for k, v in net.state_dict().items()}
     for run, cfg in zip(job.runs, cfgs):
-        if run.start_from is not None and run.start_from not in weights:
-            raise ValueError(f"{job.name}: run {run.tag!r} starts from {run.start_from!r}, which is not an "
-                             f"earlier run of this network")
-        net.load_state_dict(weights[run.start_from] if run.start_from is not None else init_state)
-        net = net.to(memory_format=torch.contiguous_format).train().requires_grad_(True)
+        for ref in (run.start_from, run.soft_labels):
+            if ref is not None and ref not in weights:
+                raise ValueError(f"{job.name}: run {run.tag!r} needs {ref!r}, which is not an earlier run of "
+                                 f"this network")
         gen = make_generator(shared.seed, job.seeds[0], "train-subset")
         idx = class_balanced_subset(shared.y, run.images, gen)
-        histories[run.tag] = train(net, shared.x[idx], shared.y[idx], cfg,
+        x_run, y_run = shared.x[idx], shared.y[idx]
+        if run.soft_labels is not None:
+            y_run = soft_labels(net, weights[run.soft_labels], x_run, cfg.temperature)
+        net.load_state_dict(weights[run.start_from] if run.start_from is not None else init_state)
+        net = net.to(memory_format=torch.contiguous_format).train().requires_grad_(True)
+        histories[run.tag] = train(net, x_run, y_run, cfg,
                                    seed=derive_seed(shared.seed, *job.seeds, run.tag),
                                    checkpoint_dir=Path(job.out_dir) / run.tag, progress=False)
         histories[run.tag]["images"] = int(len(idx))
+        if run.soft_labels is not None:
+            histories[run.tag]["soft_labels_from"] = run.soft_labels
         weights[run.tag] = {k: v.detach().clone() for k, v in net.state_dict().items()}
     return histories
+
+
+def soft_labels(net: nn.Module, state: Mapping[str, torch.Tensor], x: torch.Tensor,
+                temperature: float) -> torch.Tensor:
+    """``softmax(logits / temperature)`` ``[N, K]`` float32 of ``net`` with weights ``state``
+    (loaded into ``net`` in place) on ``x`` (uint8 ``[N, C, H, W]``), in eval mode: the labels a
+    distillation teacher gives its student (Papernot et al. 2016, eq. 1 at temperature ``T``).
+    A network with noise layers (RSE) labels with one draw of its own noise."""
+    net.load_state_dict(state)
+    logits = predict_logits(net, x)
+    return (logits / float(temperature)).softmax(1).cpu()
 
 
 def train_networks(jobs: Sequence[NetworkJob], x: torch.Tensor, y: torch.Tensor, *, seed: int, num_classes: int,
@@ -140,7 +209,8 @@ def train_networks(jobs: Sequence[NetworkJob], x: torch.Tensor, y: torch.Tensor,
 
     ``x`` uint8 ``[N, C, H, W]``, ``y`` int64 ``[N]``: the whole training split (each run takes
     its class-balanced subset). Runs already finished on disk with the same config and seed are
-    loaded, not retrained (:func:`paperlib.train.train`). Histories carry the wall times
+    loaded, not retrained (:func:`paperlib.train.train`); a run's ``soft_labels`` are recorded in
+    its returned history (``soft_labels_from``), not in the files. Histories carry the wall times
     (``total_wall_s``) and ``images``; the files on disk carry no times. Every config is validated
     before any training starts (errors name the run's ``key``).
     """
@@ -148,10 +218,7 @@ def train_networks(jobs: Sequence[NetworkJob], x: torch.Tensor, y: torch.Tensor,
     if len(set(names)) != len(names):
         raise ValueError(f"job names must be unique, got {names}")
     for j in jobs:
-        _configs(j)
-        tags = [r.tag for r in j.runs]
-        if len(set(tags)) != len(tags):
-            raise ValueError(f"{j.name}: run tags must be unique, got {tags}")
+        _check_runs(j)
     order = schedule(jobs, num_classes, in_channels, len(y))
     out = map_shared(_train_job, order, _shared, (x, y, seed, num_classes, in_channels), workers=workers,
                      describe=str)
