@@ -69,7 +69,9 @@ METRIC_FILES = ["results/metrics/slice.json", "results/claims.csv", "results/sli
                 "results/slice/per_example.csv", "results/sem_table1/tables/models.csv", "results/sem_collection.json",
                 "results/sem_fig4/tables/per_image.csv", "results/sem_fig6/tables/per_image.csv",
                 "results/clm_table2/tables/mra.csv", "results/clm_figures/tables/pairs.csv",
-                "models/clm/mnist_clm/population.json"]
+                "models/clm/mnist_clm/population.json", "models/rse/cifar10_vgg16/zoo.json",
+                "results/rse_cifar10_vgg16/per_image/cw.csv", "results/rse_cifar10_vgg16/per_image/targeted.csv",
+                "results/rse/tables/table2.csv", "results/rse/claims.csv"]
 CLM_SECTIONS = [f"clm_table{i}" for i in range(1, 6)] + ["clm_figures"]
 
 
@@ -99,6 +101,15 @@ def test_clean_run_writes_every_output_with_its_profile(first_run):
         assert json.loads((repo / "results" / section / "section.json").read_text())["profile"] == "smoke", section
     assert json.loads((repo / "models/clm/cifar10_clm_adv/population.json").read_text())["profile"] == "smoke"
     assert "Jasser &amp; Garibay" in (repo / "report/index.html").read_text()
+    settings = ("cifar10_vgg16", "cifar10_resnext", "stl10_model_a")
+    rse_stages = {f"{stage}@{s}" for stage in ("rse_train", "rse_attack") for s in settings} | {"rse_figures"}
+    assert rse_stages <= set(stages)
+    assert json.loads((repo / "results/rse/section.json").read_text())["profile"] == "smoke"
+    stl = json.loads((repo / "models/rse/stl10_model_a/zoo.json").read_text())
+    assert not stl["enabled"] and "enabled is false" in stl["skipped_because"] and not stl["networks"]
+    not_run = (repo / "results/rse/tables/not_run.csv").read_text()
+    assert "stl10" in not_run.lower()  # STL-10's claims are listed as not run, with the reason
+    assert "Liu et al." in (repo / "report/index.html").read_text()
     for path in ["report/index.html", "results/claims.csv", "models/slice/cw_t10/model.pt",
                  "results/notebooks/slice_train.ipynb", "results/notebooks/report.ipynb", "data/mnist/manifest.json",
                  "results/timings/sem_train.json", "results/timings/slice_train.json"]:

@@ -611,3 +611,12 @@ def test_every_claim_kind_is_handled_and_nothing_measured_means_not_run():
     assert rows == [] and len(not_run) == len(CLAIMS) + 25
     assert all(r["reason"].startswith("not run") for r in not_run)
     assert vd.curve_name([0.2, 0.1]) == "noise_0.2_0.1" and vd.curve_name([0, 0]) == "noise_0_0"
+
+
+def test_n_map_never_replaces_an_ensemble_size_that_was_judged():
+    """The profile's n_map stands in for sizes it did not judge (50 -> 10 for the deployed ensemble);
+    a curve that does hold n = 50 is read at 50, else the saturation claim would compare the
+    10-ensemble with itself (a gain of exactly 0)."""
+    clean = curve("cifar10_vgg16", "rse", 5000, {1: 0.8, 10: 0.83, 50: 0.88})
+    v, row, _ = judge_claim("fig4_saturation_n10", clean=clean, n_map={50: 10})
+    assert v == "does not hold" and abs(row["ours"] - 0.05) < 1e-9
