@@ -196,9 +196,28 @@ def test_pull_into_a_fresh_clone_restores_everything(first_run, tmp_path):
     assert "up to date" in status.stdout
 
 
+# Claims measured on wall-clock time (RSE's "Madry's training takes ~10 times longer") differ from
+# run to run by nature; every other row of a claims table must be byte-identical.
+WALL_CLOCK_CLAIMS = ("madry_training_10x_longer",)
+
+
+def _without_wall_clock_claims(path: str, data: bytes) -> bytes:
+    if not path.endswith("claims.csv"):
+        return data
+    import io
+
+    import pandas as pd
+
+    table = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    kept = table[~table["claim_id"].isin(WALL_CLOCK_CLAIMS)]
+    assert len(kept) > 0
+    return kept.to_csv(index=False).encode()
+
+
 def test_two_clean_runs_give_byte_identical_metrics(first_run, tmp_path):
     _, _, snapshot = first_run
     second = clone_working_tree(tmp_path / "clone_b")
     smoke_repro(second)
     for path, data in snapshot.items():
-        assert (second / path).read_bytes() == data, f"{path} differs between two clean smoke runs"
+        assert _without_wall_clock_claims(path, (second / path).read_bytes()) == _without_wall_clock_claims(path, data), \
+            f"{path} differs between two clean smoke runs"
