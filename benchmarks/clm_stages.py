@@ -6,11 +6,15 @@ each population's clean MRA and training seconds from its notebook's output, and
 ``benchmarks/results/clm_stages_<profile>.json`` with the CPU model and the 10-minute target of
 issue 14 (the smoke profile's: 1 minute).
 
-    .venv/bin/python benchmarks/clm_stages.py            # profile read from params.yaml
+    .venv/bin/python benchmarks/clm_stages.py [--wall-seconds S]   # S: the `dvc repro` wall time, if measured
+
+The target is judged on the wall time of the cold ``dvc repro`` when it is given (what issue 14
+sets), else on the notebooks' total, which leaves out DVC's and the runner's share.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -35,6 +39,9 @@ def _text(nb: dict) -> str:
 def main() -> int:
     import yaml
 
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--wall-seconds", type=float, default=None, help="wall time of the whole cold `dvc repro` of the CLM stages")
+    args = ap.parse_args()
     profile = yaml.safe_load((ROOT / "params.yaml").read_text())["profile"]
     stages = {}
     for path in sorted((ROOT / "results" / "notebooks").glob("clm_*.ipynb")):
@@ -50,9 +57,10 @@ def main() -> int:
     if not stages:
         raise SystemExit("no executed CLM notebooks under results/notebooks: run `dvc repro clm_table clm_figures` first")
     total = sum(r["seconds"] for r in stages.values())
+    judged = args.wall_seconds if args.wall_seconds is not None else total
     out = {"benchmark": "clm_stages", "cpu": cpu_model(), "profile": profile, "stages": stages,
-           "notebook_seconds_total": round(total, 1),
-           "target_seconds": TARGET_S.get(profile), "target_met": total <= TARGET_S.get(profile, float("inf")),
+           "notebook_seconds_total": round(total, 1), "dvc_repro_wall_seconds": args.wall_seconds,
+           "target_seconds": TARGET_S.get(profile), "target_met": judged <= TARGET_S.get(profile, float("inf")),
            "note": "papermill's duration of each executed notebook; DVC's hashing and the runner's validation add "
                    "a few seconds per stage (16 CLM stages)"}
     path = ROOT / "benchmarks" / "results" / f"clm_stages_{profile}.json"

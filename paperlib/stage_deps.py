@@ -1,10 +1,21 @@
-"""Per-file code dependencies of the DVC stages, computed from the imports.
+"""Per-file code dependencies of the DVC stages, computed from the imports, recorded as digests.
 
 Each stage of ``dvc.yaml`` that runs ``-m paperlib.<module>`` (the notebook runner
-``paperlib.pipeline NOTEBOOK`` or a plain module such as ``paperlib.data.prepare``) must list
-under ``deps:`` exactly the ``paperlib/`` files it executes, one by one, never a folder, so that
-adding a file (a new paper's package, say) changes no existing stage. The files are the
-transitive closure of static imports, read with :mod:`ast`:
+``paperlib.pipeline NOTEBOOK`` or a plain module such as ``paperlib.data.prepare``) depends on
+exactly the ``paperlib/`` files it executes, one by one, never a folder, so that adding a file
+(a new paper's package, say) changes no existing stage. It depends on them through one file,
+its *code digest* ``results/code/<stage>.txt``: the MD5 of each file it executes, written by
+the first stage of the pipeline (``code``, the only stage that depends on the whole
+``paperlib/`` folder, a second's work). A code change reruns ``code``; a stage reruns only
+when its own digest's content changed.
+
+Why a digest instead of listing the files under ``deps:`` (as until December 2026): DVC
+rewrites the whole ``dvc.lock`` after every stage with a pure-Python round-trip YAML parser,
+and 57 stages x 55 listed files made that lock 19,000 lines and cost about 5 s per stage,
+more than many smoke stages compute (benchmarks/results/dvc_overhead.json). The digest keeps
+the per-file precision with one lock entry per stage.
+
+The files are the transitive closure of static imports, read with :mod:`ast`:
 
 - roots: the ``-m`` module; for the notebook runner, the imports of the notebook's code cells;
   the params-section module of every top-level params key the stage declares (``sem.zoo`` ->
@@ -21,20 +32,25 @@ transitive closure of static imports, read with :mod:`ast`:
   of the named package; any other dynamic import of ``paperlib`` code is an error here, so it
   cannot escape the deps unnoticed.
 
-    python -m paperlib.stage_deps --check   # exit 1 listing the stages whose deps differ
-    python -m paperlib.stage_deps --write   # rewrite the paperlib/ entries of dvc.yaml's deps
+    python -m paperlib.stage_deps --check          # exit 1 naming the stages whose code dep is not their digest
+    python -m paperlib.stage_deps --write          # make each stage's code dep its digest
+    python -m paperlib.stage_deps --show STAGE     # the files a stage executes
+    python -m paperlib.stage_deps --digests DIR    # what the ``code`` stage runs
 
-``--write`` edits only the ``paperlib/...`` lines of each ``deps:`` list (sorted, at the place of
-the first one); every other line of ``dvc.yaml``, comments included, is kept as it is.
+``--write`` edits only the code lines of each ``deps:`` list (``paperlib/...`` or a digest);
+every other line of ``dvc.yaml``, comments included, is kept as it is.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
+import os
 import re
 import shlex
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +61,14 @@ PACKAGE = "paperlib"
 # The params-section loader: its dynamic import is replaced by each stage's declared sections.
 SECTION_LOADER = "paperlib/config/sections.py"
 SECTION_PACKAGE = "paperlib.config"
+# The stage that writes every other stage's code digest, and where the digests live.
+DIGEST_MODULE = "paperlib.stage_deps"
+DIGEST_DIR = "results/code"
+
+
+def digest_path(stage: str) -> str:
+    """The code digest a stage depends on (its name in ``dvc.yaml``, foreach items sharing one)."""
+    return f"{DIGEST_DIR}/{stage}.txt"
 
 
 class StageDepsError(RuntimeError):
@@ -225,6 +249,8 @@ def code_stages(root: Path, dvc_yaml: str = "dvc.yaml") -> list[StageCode]:
         if match is None:
             continue
         module = match.group(1)
+        if module == DIGEST_MODULE:
+            continue  # the digest stage itself: it reads the whole paperlib/ folder by design
         notebook = None
         if module == RUNNER:
             argv = shlex.split(cmd[match.end():])
@@ -282,7 +308,7 @@ def _unquote(value: str) -> str:
 
 
 def _is_code_dep(value: str) -> bool:
-    return value == PACKAGE or value.startswith(PACKAGE + "/")
+    return value == PACKAGE or value.startswith((PACKAGE + "/", DIGEST_DIR + "/"))
 
 
 @dataclass
@@ -332,10 +358,11 @@ def deps_blocks(lines: list[str]) -> dict[str, DepsBlock]:
 
 
 def differences(root: Path, dvc_yaml: str = "dvc.yaml") -> dict[str, tuple[list[str], list[str]]]:
-    """``{stage: (listed, expected)}`` for every stage whose ``paperlib/`` deps are not the expected ones."""
+    """``{stage: (listed, expected)}`` for every stage whose code deps are not exactly its digest."""
     blocks = deps_blocks((root / dvc_yaml).read_text().splitlines())
     out = {}
-    for name, expected in expected_deps(root, dvc_yaml).items():
+    for stage in code_stages(root, dvc_yaml):
+        name, expected = stage.name, [digest_path(stage.name)]
         listed = [v for _, v in blocks[name].items if _is_code_dep(v)] if name in blocks else []
         if listed != expected:
             out[name] = (listed, expected)
@@ -343,7 +370,7 @@ def differences(root: Path, dvc_yaml: str = "dvc.yaml") -> dict[str, tuple[list[
 
 
 def write(root: Path, dvc_yaml: str = "dvc.yaml") -> list[str]:
-    """Rewrite the ``paperlib/`` deps of every code stage in place; return the stages changed."""
+    """Make every code stage's code dep its digest, in place; return the stages changed."""
     path = root / dvc_yaml
     text = path.read_text()
     lines = text.splitlines()
@@ -369,7 +396,7 @@ def write(root: Path, dvc_yaml: str = "dvc.yaml") -> list[str]:
 
 
 def _check_only_code_deps_changed(before: dict, after: dict) -> None:
-    """Safety net for the text edit: outside the ``paperlib/`` deps, the YAML must be unchanged."""
+    """Safety net for the text edit: outside the code deps, the YAML must be unchanged."""
     def strip(data):
         data = json.loads(json.dumps(data))
         for definition in (data.get("stages") or {}).values():
@@ -378,14 +405,46 @@ def _check_only_code_deps_changed(before: dict, after: dict) -> None:
                 body["deps"] = [d for d in body["deps"] if not (isinstance(d, str) and _is_code_dep(d))]
         return data
     if strip(before) != strip(after):
-        raise StageDepsError("dvc.yaml: the edit would change more than the paperlib/ deps; nothing written")
+        raise StageDepsError("dvc.yaml: the edit would change more than the code deps; nothing written")
+
+
+# ------------------------------------------------------------------ digests
+
+
+def digest_text(root: Path, stage: StageCode) -> str:
+    """The digest of one stage: the MD5 of every ``paperlib`` file it executes, one per line."""
+    lines = [f"# paperlib files stage {stage.name} executes (paperlib/stage_deps.py); DVC reruns it when this file changes"]
+    for path in stage_code_deps(root, stage):
+        lines.append(f"{hashlib.md5((root / path).read_bytes()).hexdigest()}  {path}")
+    return "\n".join(lines) + "\n"
+
+
+def write_digests(root: Path, out: Path, dvc_yaml: str = "dvc.yaml") -> list[str]:
+    """Write ``out/<stage>.txt`` for every code stage, all or nothing; return the stage names.
+
+    The folder is filled beside ``out`` and renamed onto it only when every stage's closure
+    was computed, so an unfollowable import leaves no partial set of digests.
+    """
+    texts = {stage.name: digest_text(root, stage) for stage in code_stages(root, dvc_yaml)}
+    out = out if out.is_absolute() else root / out
+    staging = out.with_name(out.name + ".staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    for name, text in texts.items():
+        (staging / f"{name}.txt").write_text(text)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(staging, out)
+    return sorted(texts)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Check or write the per-file paperlib/ deps of dvc.yaml's stages.")
+    parser = argparse.ArgumentParser(description="Check, write or compute the code deps (digests) of dvc.yaml's stages.")
     mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--check", action="store_true", help="exit 1 listing the stages whose deps differ")
-    mode.add_argument("--write", action="store_true", help="rewrite the paperlib/ deps in dvc.yaml")
+    mode.add_argument("--check", action="store_true", help="exit 1 naming the stages whose code dep is not their digest")
+    mode.add_argument("--write", action="store_true", help="make each stage's code dep its digest in dvc.yaml")
+    mode.add_argument("--digests", type=Path, metavar="DIR", help="write every stage's code digest under DIR")
     mode.add_argument("--show", metavar="STAGE", help="print the code files of one stage")
     parser.add_argument("--repo", type=Path, default=Path("."), help="repository root (default: .)")
     args = parser.parse_args(argv)
@@ -400,20 +459,21 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.write:
             changed = write(root)
-            print(f"dvc.yaml: paperlib/ deps rewritten for {changed}" if changed else "dvc.yaml: paperlib/ deps already per file and current")
+            print(f"dvc.yaml: code deps rewritten for {changed}" if changed else "dvc.yaml: every code stage already depends on its digest")
+            return 0
+        if args.digests is not None:
+            names = write_digests(root, args.digests)
+            print(f"{args.digests}: code digests of {len(names)} stages")
             return 0
         diffs = differences(root)
     except StageDepsError as err:
         print(f"stage_deps: {err}", file=sys.stderr)
         return 2
     if not diffs:
-        print("dvc.yaml: every stage lists exactly the paperlib/ files it imports")
+        print("dvc.yaml: every code stage depends on its code digest, and on no paperlib/ file directly")
         return 0
     for name, (listed, expected) in diffs.items():
-        missing = sorted(set(expected) - set(listed))
-        extra = sorted(set(listed) - set(expected))
-        print(f"{name}: missing {missing}; not imported {extra}" if (missing or extra)
-              else f"{name}: paperlib/ deps not in sorted order")
+        print(f"{name}: code deps {listed}, expected {expected}")
     print("run `python -m paperlib.stage_deps --write` to fix dvc.yaml", file=sys.stderr)
     return 1
 

@@ -3,7 +3,7 @@
 Each stage must inject exactly the params keys it declares (so DVC's invalidation matches what
 the notebook reads), declare every path it writes, depend on its notebook and start with the
 project's launcher; source notebooks carry no outputs (executed copies are DVC outputs). The
-per-file code deps are checked by tests/test_stage_deps.py.
+per-file code deps (through code digests) are checked by tests/test_stage_deps.py.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import shlex
 import pytest
 import yaml
 
+from paperlib import stage_deps
 from tests.conftest import REPO
 
 
@@ -66,7 +67,11 @@ def test_notebook_stage_declares_what_it_reads_and_writes(name):
     notebook, keys, outs = parse_runner(stage["cmd"])
     assert keys == set(stage["params"]), f"{name}: injected {sorted(keys)} but declared {stage['params']}"
     assert outs == set(stage["outs"]), f"{name}: writes {sorted(outs)} but declares {stage['outs']}"
-    assert notebook in stage["deps"] and "paperlib/pipeline.py" in stage["deps"]
+    assert notebook in stage["deps"]
+    base = name.split("@")[0]
+    digest = f"results/code/{base}.txt"
+    assert digest in stage["deps"], f"{name}: depends on its code through {digest}"
+    assert "paperlib/pipeline.py" in stage_deps.stage_code_deps(REPO, next(s for s in stage_deps.code_stages(REPO) if s.name == base))
     assert "profile" in keys, f"{name}: every output records the profile"
 
 

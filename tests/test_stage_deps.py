@@ -1,7 +1,9 @@
-"""Stage dependencies per file (paperlib/stage_deps.py).
+"""Stage dependencies per file, through code digests (paperlib/stage_deps.py).
 
-Fast tests: ``dvc.yaml`` lists, for every stage, exactly the ``paperlib/`` files its imports
-reach, file by file (never a folder), and the import analysis handles the cases it claims to.
+Fast tests: every code stage of ``dvc.yaml`` depends on its code digest and on no ``paperlib/``
+path directly (only the ``code`` stage reads the folder); a digest holds the MD5 of exactly the
+files the stage's imports reach and changes when one of them changes, not when another file
+does; the import analysis handles the cases it claims to.
 
 Slow test (``test_adding_a_paper_changes_no_existing_stage``), in a temporary copy of the
 working tree: record every existing stage's definition as DVC sees it, add a new paper the
@@ -9,7 +11,9 @@ way the README says one is added, and show that no existing stage changed. What 
 per stage, through DVC's own Python API on the expanded pipeline (foreach items included):
 its command, its outputs, the params keys it declares with their current values, and each dep
 path with the MD5 of its content (a folder dep hashes every file below it, so a new file in a
-folder that a stage depends on would show up). DVC's ``status`` compares exactly these: a stage
+folder that a stage depends on would show up; a stage's code digest is recomputed first, as the
+``code`` stage would, so a change to the files it names would show up too). The ``code`` stage
+itself is left out: it reads the whole ``paperlib/`` folder by design and reruns in a second. DVC's ``status`` compares exactly these: a stage
 is changed when its command, deps' hashes, params' values or outs differ from its lock entry;
 computing them directly avoids running every stage to produce a ``dvc.lock`` first. The new
 paper brings its package (``paperlib/newpaper/``), its params section module
@@ -35,25 +39,81 @@ from paperlib import stage_deps
 from tests.conftest import REPO
 
 
-def test_dvc_yaml_lists_exactly_the_imported_files():
+def test_every_code_stage_depends_on_its_digest():
     assert stage_deps.differences(REPO) == {}, "run `python -m paperlib.stage_deps --write`"
     assert stage_deps.main(["--check", "--repo", str(REPO)]) == 0
 
 
-def test_no_stage_depends_on_a_paperlib_folder():
+def test_only_the_code_stage_reads_paperlib_and_it_writes_every_digest():
     data = yaml.safe_load((REPO / "dvc.yaml").read_text())
     for name, definition in data["stages"].items():
         body = definition.get("do", definition)
-        for dep in body.get("deps", []):
-            if dep == "paperlib" or dep.startswith("paperlib/"):
-                assert dep.endswith(".py") and (REPO / dep).is_file(), f"{name}: {dep} is not one file"
+        code = [d for d in body.get("deps", []) if d == "paperlib" or d.startswith(("paperlib/", "results/code/"))]
+        if name == "code":
+            assert code == ["paperlib"] and body["outs"] == [stage_deps.DIGEST_DIR]
+            assert f"-m {stage_deps.DIGEST_MODULE} --digests {stage_deps.DIGEST_DIR}" in body["cmd"]
+        elif "-m paperlib." in str(body.get("cmd")):
+            assert code == [stage_deps.digest_path(name)], name
+        else:
+            assert code == [], name
 
 
 def test_every_code_stage_is_analysed():
     names = {s.name for s in stage_deps.code_stages(REPO)}
     data = yaml.safe_load((REPO / "dvc.yaml").read_text())
     runs_paperlib = {n for n, d in data["stages"].items() if "-m paperlib." in str(d.get("do", d).get("cmd"))}
-    assert names == runs_paperlib and {"data", "report"} <= names
+    assert names == runs_paperlib - {"code"} and {"data", "report"} <= names
+
+
+def test_a_digest_names_each_executed_file_with_its_md5_and_follows_only_those(tmp_path):
+    root = _tree(tmp_path, {
+        "paperlib/__init__.py": "",
+        "paperlib/pipeline.py": "import paperlib.tool\n",
+        "paperlib/tool.py": "X = 1\n",
+        "paperlib/other.py": "Y = 1\n",
+        "paperlib/config/__init__.py": "",
+        "notebooks/n.ipynb": json.dumps({"cells": [{"cell_type": "code", "source": ["from paperlib import tool\n"]}]}),
+        "dvc.yaml": """\
+            stages:
+              code:
+                cmd: bin/project-python -m paperlib.stage_deps --digests results/code
+                deps: [paperlib]
+                outs: [results/code]
+              one:
+                cmd: bin/project-python -m paperlib.pipeline notebooks/n.ipynb --executed x.ipynb
+                deps:
+                  - notebooks/n.ipynb
+                  - results/code/one.txt
+                outs:
+                  - x.ipynb
+            """,
+    })
+    assert stage_deps.main(["--digests", "results/code", "--repo", str(root)]) == 0
+    assert sorted(p.name for p in (root / "results/code").iterdir()) == ["one.txt"]   # not the code stage itself
+    digest = (root / "results/code/one.txt").read_text()
+    listed = [line.split() for line in digest.splitlines() if not line.startswith("#")]
+    assert [path for _, path in listed] == ["paperlib/__init__.py", "paperlib/pipeline.py", "paperlib/tool.py"]
+    assert dict((p, h) for h, p in listed)["paperlib/tool.py"] == hashlib.md5(b"X = 1\n").hexdigest()
+    # another file changes: the digest does not; an executed file changes: it does
+    (root / "paperlib/other.py").write_text("Y = 2\n")
+    stage_deps.write_digests(root, Path("results/code"))
+    assert (root / "results/code/one.txt").read_text() == digest
+    (root / "paperlib/tool.py").write_text("X = 2\n")
+    stage_deps.write_digests(root, Path("results/code"))
+    assert (root / "results/code/one.txt").read_text() != digest
+
+
+def test_an_unfollowable_import_writes_no_digest(tmp_path):
+    root = _tree(tmp_path, {
+        "paperlib/__init__.py": "",
+        "paperlib/pipeline.py": "import importlib\nimportlib.import_module(name)\n",
+        "notebooks/n.ipynb": json.dumps({"cells": []}),
+        "dvc.yaml": "stages:\n  one:\n    cmd: python -m paperlib.pipeline notebooks/n.ipynb\n    deps: [results/code/one.txt]\n",
+        "results/code/old.txt": "kept\n",
+    })
+    assert stage_deps.main(["--digests", "results/code", "--repo", str(root)]) == 2
+    assert [p.name for p in (root / "results/code").iterdir()] == ["old.txt"]
+    assert not (root / "results/code.staging").exists() or not any((root / "results/code.staging").iterdir())
 
 
 def test_the_closure_follows_what_python_executes():
@@ -101,7 +161,7 @@ def test_an_unfollowable_dynamic_import_is_refused(tmp_path):
         stage_deps.closure(root, {"paperlib/m.py"})
 
 
-def test_write_edits_only_the_paperlib_lines(tmp_path):
+def test_write_edits_only_the_code_lines(tmp_path):
     root = _tree(tmp_path, {
         "paperlib/__init__.py": "",
         "paperlib/pipeline.py": "import paperlib.tool\n",
@@ -119,6 +179,7 @@ def test_write_edits_only_the_paperlib_lines(tmp_path):
                 deps:
                   - notebooks/n.ipynb   # the notebook
                   - paperlib   # a folder: replaced
+                  - paperlib/tool.py
                   - data/x
                 params:
                   - sem.zoo
@@ -131,8 +192,10 @@ def test_write_edits_only_the_paperlib_lines(tmp_path):
     text = (root / "dvc.yaml").read_text()
     assert text.startswith("# a comment that stays\n") and "- notebooks/n.ipynb   # the notebook\n" in text
     deps = yaml.safe_load(text)["stages"]["one"]["deps"]
-    assert deps == ["notebooks/n.ipynb", "paperlib/__init__.py", "paperlib/config/__init__.py", "paperlib/config/sem.py",
-                    "paperlib/pipeline.py", "paperlib/tool.py", "data/x"]
+    assert deps == ["notebooks/n.ipynb", "results/code/one.txt", "data/x"]
+    # the closure behind the digest: the notebook's imports, the runner, the declared section
+    assert stage_deps.stage_code_deps(root, stage_deps.code_stages(root)[0]) == [
+        "paperlib/__init__.py", "paperlib/config/__init__.py", "paperlib/config/sem.py", "paperlib/pipeline.py", "paperlib/tool.py"]
     assert stage_deps.main(["--check", "--repo", str(root)]) == 0
     assert stage_deps.write(root) == []
 
@@ -194,10 +257,13 @@ def md5(path):
         return {str(q.relative_to(p)): md5(q) for q in files}
     return hashlib.md5(p.read_bytes()).hexdigest() if p.is_file() else None
 
+from paperlib.stage_deps import write_digests
+
+write_digests(Path("."), Path("results/code"))   # what the code stage does first in a dvc repro
 with Repo(".") as repo:
     out = {}
     for stage in repo.index.stages:
-        if not getattr(stage, "cmd", None):
+        if not getattr(stage, "cmd", None) or stage.addressing == "code":
             continue
         deps, params = {}, {}
         for dep in stage.deps:
@@ -236,6 +302,8 @@ def test_adding_a_paper_changes_no_existing_stage(tmp_path):
     python = sys.executable
     before = json.loads(_run([python, "record.py"], clone))
     assert len(before) > 10 and "sem_table2" in before
+    assert before["sem_train"]["deps"]["results/code/sem_train.txt"] is not None
+    assert "paperlib/models/cw.py" in (clone / "results/code/sem_train.txt").read_text()
 
     for rel, text in NEW_PAPER.items():
         (clone / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -249,9 +317,11 @@ def test_adding_a_paper_changes_no_existing_stage(tmp_path):
     # The deps tool adds the new files to the new stage, and changes no other stage.
     assert "['newpaper_table']" in _run([python, "-m", "paperlib.stage_deps", "--write"], clone)
     new_deps = set(yaml.safe_load((clone / "dvc.yaml").read_text())["stages"]["newpaper_table"]["deps"])
+    assert {"results/code/newpaper_table.txt", "notebooks/newpaper_table.ipynb", "claims/newpaper.yaml"} <= new_deps
+    new_code = set(_run([python, "-m", "paperlib.stage_deps", "--show", "newpaper_table"], clone).split())
     assert {"paperlib/newpaper/__init__.py", "paperlib/newpaper/core.py", "paperlib/config/newpaper.py",
-            "paperlib/pipeline.py", "notebooks/newpaper_table.ipynb", "claims/newpaper.yaml"} <= new_deps
-    assert "paperlib/config/sem.py" not in new_deps
+            "paperlib/pipeline.py"} <= new_code
+    assert "paperlib/config/sem.py" not in new_code
     _run([python, "-m", "paperlib.stage_deps", "--check"], clone)
 
     # Params validation finds the new section by its key and validates it.
