@@ -9,7 +9,8 @@ kernel on that same interpreter rather than on whatever ``python3`` kernelspec t
 holds.
 
 Shown here in a temporary copy of the working tree whose ``.venv`` is a link to this one:
-``<repo>/.venv/bin/dvc repro -s`` of a real stage (``sem_table2``, which needs no data) and of a
+``<repo>/.venv/bin/dvc repro -s`` of the ``code`` stage (the code digests), a real stage
+(``sem_table2``, which needs no data) and a
 probe stage whose notebook records its kernel's interpreter, with ``PATH=/usr/bin:/bin`` (no
 venv, no activation, no PYTHONPATH) and a decoy ``python3`` kernelspec first on the Jupyter path
 that would start the system Python.
@@ -85,7 +86,8 @@ def bare_repro(tmp_path_factory):
     (clone / "notebooks" / "kernel_probe.ipynb").write_text(_probe_notebook())
     (clone / "dvc.yaml").write_text((clone / "dvc.yaml").read_text().rstrip("\n") + "\n" + PROBE_STAGE)
     env = _bare_env(tmp)
-    proc = subprocess.run([str(VENV / "bin" / "dvc"), "repro", "-s", "sem_table2", "kernel_probe"], cwd=clone,
+    # `code` first: with -s DVC runs no upstream stage, and sem_table2 depends on its code digest
+    proc = subprocess.run([str(VENV / "bin" / "dvc"), "repro", "-s", "code", "sem_table2", "kernel_probe"], cwd=clone,
                           env=env, text=True, capture_output=True, timeout=600)
     return clone, env, proc
 
