@@ -293,10 +293,6 @@ def stage_code_deps(root: Path, stage: StageCode) -> list[str]:
     return closure(root, start)
 
 
-def expected_deps(root: Path, dvc_yaml: str = "dvc.yaml") -> dict[str, list[str]]:
-    return {stage.name: stage_code_deps(root, stage) for stage in code_stages(root, dvc_yaml)}
-
-
 # ------------------------------------------------------------------ reading and editing dvc.yaml
 
 

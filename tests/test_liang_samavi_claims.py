@@ -80,32 +80,32 @@ def _cumulative(block: list[str], names: list[str]) -> dict[str, list[float]]:
     return {name: [c[k] for c in columns] for k, name in enumerate(names)}
 
 
+CUMULATIVE_ROWS = ["mnist_ensemble", "mnist_ensemble_nl", "cifar10_ensemble"]
+# Each table part in the order of the text: where its block starts and ends, and how it is read
+# (None: a line per row; a row list: extracted column by column on one line).
+PARTS = [
+    ("table2a", "(a).\tAccuracy", "(b) Adversa", None),
+    ("table2b", "(b) Adversa", "Model\tCorrect", CUMULATIVE_ROWS),
+    ("table2c", "Model\tCorrect", "Table 2:", None),
+    ("table4a", "(a) Average single\tnetwork", "(b) Accuracy of the ensembles", None),
+    ("table4b", "(b) Accuracy of the ensembles", "(c) Breakdov", None),
+    ("table4c", "(c) Breakdov", "(d) Average perturbation", None),
+    ("table4d", "(d) Average perturbation", "Table 4:", None),
+    ("table5a", "Network\tClean Accuracy\tSI3", "(b) Accuracy of the ensembles", None),
+    ("table5b", "(b) Accuracy of the ensembles", "(c) Breakdow", None),
+    ("table5c", "(c) Breakdow", "(d) Average perturbation", None),
+    ("table5d", "(d) Average perturbation", "Table 5:", CUMULATIVE_ROWS),
+]
+
+
 def reread(lines: list[str]) -> dict[str, dict[str, list]]:
-    """Every table part, re-read from the paper's text."""
-    t = {}
-    end, a = _block(lines, "(a).\tAccuracy", "(b) Adversa")
-    t["table2a"] = _rows(a)
-    end, b = _block(lines, "(b) Adversa", "Model\tCorrect", after=end)
-    t["table2b"] = _cumulative(b, ["mnist_ensemble", "mnist_ensemble_nl", "cifar10_ensemble"])
-    _, c = _block(lines, "Model\tCorrect", "Table 2:", after=end)
-    t["table2c"] = _rows(c)
-    end, a4 = _block(lines, "(a) Average single\tnetwork", "(b) Accuracy of the ensembles")
-    t["table4a"] = _rows(a4)
-    end, b4 = _block(lines, "(b) Accuracy of the ensembles", "(c) Breakdov", after=end)
-    t["table4b"] = _rows(b4)
-    end, c4 = _block(lines, "(c) Breakdov", "(d) Average perturbation", after=end)
-    t["table4c"] = _rows(c4)
-    end, d4 = _block(lines, "(d) Average perturbation", "Table 4:", after=end)
-    t["table4d"] = _rows(d4)
-    end, a5 = _block(lines, "Network\tClean Accuracy\tSI3", "(b) Accuracy of the ensembles", after=end)
-    t["table5a"] = _rows(a5)
-    end, b5 = _block(lines, "(b) Accuracy of the ensembles", "(c) Breakdow", after=end)
-    t["table5b"] = _rows(b5)
-    end, c5 = _block(lines, "(c) Breakdow", "(d) Average perturbation", after=end)
-    t["table5c"] = _rows(c5)
-    _, d5 = _block(lines, "(d) Average perturbation", "Table 5:", after=end)
-    t["table5d"] = _cumulative(d5, ["mnist_ensemble", "mnist_ensemble_nl", "cifar10_ensemble"])
-    t["_raw"] = {"table2a": a, "table2b": b, "table4d": d4, "table5c": c5, "table5d": d5}
+    """Every table part, re-read from the paper's text (and, under ``_raw``, each part's lines)."""
+    t, raw, end = {}, {}, 0
+    for name, start, stop, cumulative in PARTS:
+        end, block = _block(lines, start, stop, after=end)
+        t[name] = _rows(block) if cumulative is None else _cumulative(block, cumulative)
+        raw[name] = block
+    t["_raw"] = raw
     return t
 
 
