@@ -84,8 +84,9 @@ def main() -> int:
     ctx = multiprocessing.get_context("spawn")
 
     def net_of(arch):
-        if arch == "cw_cifar":  # Liang & Samavi's network (the slice) at T = 1: params.yaml slice.train
-            return {"arch": arch, "width": 1.0, "options": {}}, dict(params["slice"]["train"]), params["slice"]["train_subset"]
+        if arch == "cw_cifar":  # Liang & Samavi's CIFAR-10 member at T = 1: params.yaml liang.ensembles.cifar10
+            ens = params["liang"]["ensembles"]["cifar10"]
+            return {"arch": arch, "width": ens["width"], "options": {}}, dict(ens["train"]), ens["train_images"]
         m = zoo["models"][arch]
         new = {k: v for k, v in {**zoo["train"], **m.get("train", {})}.items()}
         return ({"arch": arch, "width": m["width"], "options": m.get("options", {})}, new,
@@ -139,7 +140,7 @@ def main() -> int:
         "benchmark": "train_recipe", "cpu": cpu_model(), "threads_per_run": 1, "runs_at_a_time": 2,
         "what": __doc__.split("\n\n")[0],
         "old_recipe": {**OLD, "images": OLD_IMAGES, "epochs": "set to match the new run's seconds"},
-        "new_recipe": "params.yaml sem.zoo.train with each architecture's train_images (cw_cifar: slice.train)",
+        "new_recipe": "params.yaml sem.zoo.train with each architecture's train_images (cw_cifar: liang.ensembles.cifar10.train)",
         "test_images": 2000, "pairs_at_equal_time": pairs, "runs": rows,
         "sem_zoo_clean_accuracy": zoo_acc,
         "sem_zoo_clean_accuracy_source": "results/sem_table1/tables/models.csv (sigma 0 rows, Table 1's 200 test images)"

@@ -355,7 +355,9 @@ def test_a_dataset_the_data_stage_does_not_prepare_is_refused(tmp_path):
 
     raw = load_raw(REPO / "profiles" / "smoke.yaml")
     raw["data"]["datasets"] = ["cifar10"]
-    raw["slice"]["dataset"] = raw["sem"]["dataset"] = "cifar10"
+    # every other section on CIFAR-10 only, so that the refusal is CLM's own
+    raw["sem"]["dataset"] = "cifar10"
+    raw["liang"]["ensembles"].pop("mnist")
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ParamsError, match=r"clm\.datasets\.mnist: 'mnist' is not prepared by data\.datasets"):

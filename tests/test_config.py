@@ -68,19 +68,24 @@ def test_params_yaml_is_one_of_the_profiles():
     "mutate, key, words",
     [
         (lambda r: r.update(colour="red"), "colour", "unknown key"),
-        (lambda r: r["slice"].update(trian_subset=5), "slice.trian_subset", "unknown key"),
-        (lambda r: r["slice"]["train"].update(epohcs=5), "slice.train", "epohcs"),
+        (lambda r: r["liang"].update(wrokers=5), "liang.wrokers", "unknown key"),
+        (lambda r: r["liang"]["ensembles"]["mnist"]["train"].update(epohcs=5), "liang.ensembles.mnist.train", "epohcs"),
         (lambda r: r.update(seed="zero"), "seed", "expected an integer"),
-        (lambda r: r["slice"].update(train_subset=1.5), "slice.train_subset", "expected an integer"),
-        (lambda r: r["slice"]["eval"].update(noise_sigmas="0.25"), "slice.eval.noise_sigmas", "expected a list"),
-        (lambda r: r["slice"]["eval"]["noise_sigmas"].append(-0.25), "slice.eval.noise_sigmas[4]", "sigma must be >= 0"),
-        (lambda r: r["slice"]["eval"]["fgsm_eps"].append(8), "slice.eval.fgsm_eps[4]", "[0, 1]"),
-        (lambda r: r["slice"]["models"]["cw_t10"].update(arch="resnet9000"), "slice.models.cw_t10.arch", "unknown architecture"),
-        (lambda r: r["slice"]["models"]["cw_t10"].update(width=-1), "slice.models.cw_t10.width", "must be > 0"),
+        (lambda r: r["liang"]["ensembles"]["mnist"].update(partition=1.5), "liang.ensembles.mnist.partition",
+         "expected an integer"),
+        (lambda r: r["liang"]["ensembles"]["mnist"].update(temperatures="10"), "liang.ensembles.mnist.temperatures",
+         "expected a list"),
+        (lambda r: r["liang"]["ensembles"]["mnist"]["adaptive_eps"].append(-0.25), "liang.ensembles.mnist.adaptive_eps[3]",
+         "an L2 budget must be > 0"),
+        (lambda r: r["liang"].update(rv_alpha=8), "liang.rv_alpha", "(0, 1)"),
+        (lambda r: r["liang"]["ensembles"]["mnist"].update(arch="resnet9000"), "liang.ensembles.mnist.arch",
+         "unknown architecture"),
+        (lambda r: r["liang"]["ensembles"]["mnist"].update(width=-1), "liang.ensembles.mnist.width", "must be > 0"),
         (lambda r: r["data"].update(datasets=["cifar10", "imagenet"]), "data.datasets[1]", "unknown dataset"),
-        (lambda r: r["slice"].update(dataset="svhn"), "slice.dataset", "unknown dataset"),
+        (lambda r: r["liang"]["ensembles"]["mnist"].update(dataset="svhn"), "liang.ensembles.mnist.dataset",
+         "unknown dataset"),
         (lambda r: r.update(profile="fast"), "profile", "must be one of"),
-        (lambda r: r["slice"]["train"].update(lr=-0.1), "slice.train", "lr"),
+        (lambda r: r["liang"]["ensembles"]["mnist"]["train"].update(lr=-0.1), "liang.ensembles.mnist.train", "lr"),
         (lambda r: r.pop("seed"), "seed", "missing required key"),
     ],
 )
@@ -101,18 +106,21 @@ def test_unreadable_files_are_named(tmp_path):
 
 def test_lookup_returns_plain_values():
     params = load_params(REPO / "profiles" / "smoke.yaml")
-    assert lookup(params, "slice.models.cw_t10") == {"arch": "cw_cifar", "width": 1.0, "temperature": 10.0,
-                                                     "logit_scale": 10.0}
+    assert lookup(params, "liang.certify") == {"n": 100, "alpha": 0.05, "n0": 10, "check_n": 20, "batch_size": 1000}
+    mnist = lookup(params, "liang.ensembles.mnist")
+    assert {k: mnist[k] for k in ("arch", "width", "temperatures", "adaptive_eps")} == {
+        "arch": "cw_mnist", "width": 0.25, "temperatures": [10.0, 20.0, 30.0], "adaptive_eps": [1.0]}
+    assert isinstance(mnist["adaptive_eps"], list)   # a tuple field comes back as plain YAML data
     assert lookup(params, "seed") == 0
-    with pytest.raises(ParamsError, match="slice.nope"):
-        lookup(params, "slice.nope")
+    with pytest.raises(ParamsError, match="liang.nope"):
+        lookup(params, "liang.nope")
 
 
 def test_ints_are_accepted_where_floats_are_expected(tmp_path):
     raw = default_raw()
-    raw["slice"]["models"]["cw_t10"]["width"] = 1
+    raw["liang"]["ensembles"]["mnist"]["width"] = 1
     params = load_params(write(tmp_path, copy.deepcopy(raw)))
-    assert isinstance(params.slice.models["cw_t10"].width, float)
+    assert isinstance(params.liang.ensembles["mnist"].width, float)
 
 
 # ------------------------------------------------- sections found by name (one module per paper)
@@ -122,7 +130,7 @@ def test_unknown_top_level_key_lists_the_known_sections(tmp_path):
     message = error_for(tmp_path, lambda r: r.update(no_such_paper={"dataset": "mnist"}))
     assert message.startswith(f"{tmp_path / 'params.yaml'}: no_such_paper: unknown key"), message
     assert "paperlib/config/no_such_paper.py" in message
-    assert "known sections: ['clm', 'data', 'profile', 'report', 'rse', 'seed', 'sem', 'slice']" in message
+    assert "known sections: ['clm', 'data', 'liang', 'profile', 'report', 'rse', 'seed', 'sem']" in message
 
 
 def test_a_known_section_missing_from_the_file_is_an_error(tmp_path):
@@ -140,14 +148,28 @@ def _drop_clm_mnist(clm: dict) -> None:
                      for k, v in clm["tables"].items() if v["datasets"] != ["mnist"]}
 
 
-@pytest.mark.parametrize("section", ["slice", "sem"])
-def test_a_section_dataset_must_be_prepared_by_the_data_stage(tmp_path, section):
+def _cifar10_only(r: dict) -> None:
+    r["data"]["datasets"] = ["cifar10"]
+    r["liang"]["ensembles"].pop("mnist")   # Liang & Samavi's MNIST ensemble would be refused too
+    _drop_clm_mnist(r["clm"])              # CLM's own MNIST experiment would be refused too (tests/test_clm.py)
+
+
+def test_a_section_dataset_must_be_prepared_by_the_data_stage(tmp_path):
     def mutate(r):
-        r["data"]["datasets"] = ["cifar10"]
-        r[section]["dataset"] = "mnist"
-        _drop_clm_mnist(r["clm"])  # CLM's own MNIST experiment would be refused too (tests/test_clm.py)
+        _cifar10_only(r)
+        r["sem"]["dataset"] = "mnist"
     message = error_for(tmp_path, mutate)
-    assert message.endswith(f"{section}.dataset: 'mnist' is not prepared by data.datasets ['cifar10']"), message
+    assert message.endswith("sem.dataset: 'mnist' is not prepared by data.datasets ['cifar10']"), message
+
+
+def test_a_liang_ensemble_dataset_must_be_prepared_by_the_data_stage(tmp_path):
+    """liang has no section-level ``dataset``: each ensemble names its own, and ``liang_zoo@<dataset>``
+    depends on ``data/<dataset>``, so an ensemble on a dataset the data stage skips must be refused."""
+    def mutate(r):
+        _cifar10_only(r)
+        r["liang"]["ensembles"]["mnist"] = default_raw()["liang"]["ensembles"]["mnist"]
+    message = error_for(tmp_path, mutate)
+    assert message.endswith("liang.ensembles.mnist.dataset: 'mnist' is not prepared by data.datasets ['cifar10']"), message
 
 
 NEW_SECTION = '''

@@ -3,8 +3,9 @@
 Shows the pipeline mechanics the frame promises:
 - a clean run produces every declared output, each recording the profile;
 - a second `dvc repro` runs nothing;
-- changing one model's parameter reruns only its zoo's training stage and what depends on it,
-  and the zoo's other networks come out byte-identical;
+- changing one ensemble member's parameter reruns only its dataset's Liang & Samavi stages and
+  what depends on them; the ensemble's other members and the other dataset's ensemble come out
+  byte-identical;
 - a forced rerun of a training stage reproduces its outputs byte for byte, so every stage after
   it stays up to date (wall times live only in uncached timing files);
 - `dvc push`, then `dvc pull` into a fresh clone restores models and results so that
@@ -65,8 +66,10 @@ def smoke_repro(repo: Path) -> subprocess.CompletedProcess:
     return run([str(BIN / "dvc"), "repro"], repo)
 
 
-METRIC_FILES = ["results/metrics/slice.json", "results/claims.csv", "results/slice/tables/accuracy.csv",
-                "results/slice/per_example.csv", "results/sem_table1/tables/models.csv", "results/sem_collection.json",
+METRIC_FILES = ["results/metrics/liang.json", "results/claims.csv", "models/liang/mnist/zoo.json",
+                "models/liang/cifar10/zoo.json", "results/liang_mnist/certificates.csv",
+                "results/liang_mnist/adaptive.csv", "results/liang_cifar10/tests.npz",
+                "results/liang_cifar10/attack.json", "results/sem_table1/tables/models.csv", "results/sem_collection.json",
                 "results/sem_fig4/tables/per_image.csv", "results/sem_fig6/tables/per_image.csv",
                 "results/clm_table2/tables/mra.csv", "results/clm_figures/tables/pairs.csv",
                 "models/clm/mnist_clm/population.json", "models/rse/cifar10_vgg16/zoo.json",
@@ -88,7 +91,8 @@ def first_run(tmp_path_factory):
 def test_clean_run_writes_every_output_with_its_profile(first_run):
     repo, proc, _ = first_run
     stages = ran_stages(proc)
-    assert {"data@cifar10", "data@mnist", "slice_train", "slice_evaluate", "report"} <= set(stages)
+    liang_stages = {f"{stage}@{d}" for stage in ("liang_zoo", "liang_attack") for d in ("mnist", "cifar10")}
+    assert {"data@cifar10", "data@mnist", "liang_tables", "report"} | liang_stages <= set(stages)
     assert stages.index("report") == len(stages) - 1
     sem_stages = {"sem_baselines_train", "sem_table1", "sem_table2"} | {f"sem_curves@fig{i}" for i in range(3, 9)}
     assert sem_stages <= set(stages) and "sem_train" in stages
@@ -110,13 +114,22 @@ def test_clean_run_writes_every_output_with_its_profile(first_run):
     not_run = (repo / "results/rse/tables/not_run.csv").read_text()
     assert "stl10" in not_run.lower()  # STL-10's claims are listed as not run, with the reason
     assert "Liu et al." in (repo / "report/index.html").read_text()
-    for path in ["report/index.html", "results/claims.csv", "models/slice/cw_t10/model.pt",
-                 "results/notebooks/slice_train.ipynb", "results/notebooks/report.ipynb", "data/mnist/manifest.json",
-                 "results/timings/sem_train.json", "results/timings/slice_train.json"]:
+    for path in ["report/index.html", "results/claims.csv", "models/liang/mnist/member_01/model.pt",
+                 "models/liang/mnist/member_01/history.json", "models/liang/cifar10/member_01/model.pt",
+                 "results/notebooks/liang_zoo@mnist.ipynb", "results/notebooks/liang_tables.ipynb",
+                 "results/notebooks/report.ipynb", "data/mnist/manifest.json", "results/timings/sem_train.json",
+                 "models/liang/mnist/timings.json", "models/liang/cifar10/timings.json"]:
         assert (repo / path).is_file(), path
-    assert json.loads((repo / "results/metrics/slice.json").read_text())["profile"] == "smoke"
-    assert json.loads((repo / "models/slice/cw_t10/train_info.json").read_text())["profile"] == "smoke"
-    assert json.loads((repo / "results/slice/section.json").read_text())["profile"] == "smoke"
+    for dataset in ("mnist", "cifar10"):
+        # one stage item trains every member of the dataset's ensemble (smoke: 3)
+        members = sorted(p.name for p in (repo / "models/liang" / dataset).glob("member_*"))
+        assert members == ["member_01", "member_02", "member_03"], (dataset, members)
+        assert json.loads((repo / "models/liang" / dataset / "zoo.json").read_text())["profile"] == "smoke", dataset
+        for f in ("tests.npz", "certificates.csv", "adaptive.csv"):
+            assert (repo / f"results/liang_{dataset}" / f).is_file(), (dataset, f)
+        assert json.loads((repo / f"results/liang_{dataset}/attack.json").read_text())["profile"] == "smoke", dataset
+    assert json.loads((repo / "results/metrics/liang.json").read_text())["profile"] == "smoke"
+    assert json.loads((repo / "results/liang/section.json").read_text())["profile"] == "smoke"
     assert "subset" in json.loads((repo / "data/mnist/manifest.json").read_text())["note"]
     page = (repo / "report/index.html").read_text()
     assert "Profile: <b>smoke</b>" in page and "72.42" in page.replace("0.7242", "72.42")
@@ -129,23 +142,30 @@ def test_second_repro_runs_nothing(first_run):
 
 
 def test_one_model_change_reruns_only_that_model_and_downstream(first_run):
+    """The CIFAR-10 ensemble's third member gets another temperature: only liang_zoo@cifar10 and
+    what reads it rerun; its other members retrain to the same bytes and MNIST's ensemble is untouched."""
     repo, _, _ = first_run
     params = repo / "params.yaml"
-    unchanged = {f: (repo / "models/slice/cw_t10" / f).read_bytes() for f in ("model.pt", "history.json", "train_info.json")}
-    old = "cw_t20: {arch: cw_cifar, width: 1.0, temperature: 20.0, logit_scale: 20.0}"
-    assert old in params.read_text()
-    params.write_text(params.read_text().replace(old, old.replace("temperature: 20.0", "temperature: 25.0")))
+    members = ("member_01", "member_02", "member_03")
+    unchanged = {f"{d}/{m}/{f}": (repo / "models/liang" / d / m / f).read_bytes()
+                 for d, ms in (("mnist", members), ("cifar10", members[:2])) for m in ms for f in ("model.pt", "history.json")}
+    original = params.read_text()
+    head, sep, tail = original.partition("\n    cifar10:\n      dataset: cifar10\n      arch: cw_cifar\n")
+    assert sep and "\nliang:\n" in head and "temperatures: [10, 20, 30]" in tail, "liang.ensembles.cifar10 moved"
+    params.write_text(head + sep + tail.replace("temperatures: [10, 20, 30]", "temperatures: [10, 20, 35]", 1))
     proc = run([str(BIN / "dvc"), "repro"], repo)
-    assert ran_stages(proc) == ["slice_train", "slice_evaluate", "report"]
-    info = json.loads((repo / "models/slice/cw_t20/train_info.json").read_text())
-    assert info["train"]["temperature"] == 25.0
-    for f, data in unchanged.items():  # the zoo's other network is retrained to the same bytes
-        assert (repo / "models/slice/cw_t10" / f).read_bytes() == data, f
-    params.write_text(params.read_text().replace("temperature: 25.0", "temperature: 20.0"))
+    assert ran_stages(proc) == ["liang_zoo@cifar10", "liang_attack@cifar10", "liang_tables", "report"]
+    history = json.loads((repo / "models/liang/cifar10/member_03/history.json").read_text())
+    assert history["config"]["temperature"] == 35.0
+    zoo = json.loads((repo / "models/liang/cifar10/zoo.json").read_text())
+    assert [m["temperature"] for m in zoo["members"]] == [10, 20, 35]
+    for f, data in unchanged.items():  # the ensemble's other members are retrained to the same bytes
+        assert (repo / "models/liang" / f).read_bytes() == data, f
+    params.write_text(original)
     # Back to the committed value: DVC's run cache restores the earlier outputs without training.
     proc = run([str(BIN / "dvc"), "repro"], repo)
-    assert "slice_train" not in ran_stages(proc)
-    assert "Stage 'slice_train' is cached" in proc.stdout + proc.stderr
+    assert not any(s.startswith("liang_zoo@") for s in ran_stages(proc)), ran_stages(proc)
+    assert "Stage 'liang_zoo@cifar10' is cached" in proc.stdout + proc.stderr
 
 
 def test_forced_rerun_of_training_leaves_downstream_up_to_date(first_run):
@@ -188,7 +208,8 @@ def test_pull_into_a_fresh_clone_restores_everything(first_run, tmp_path):
     run(["git", "clone", "-q", str(repo), str(fresh)], tmp_path)
     run([str(BIN / "dvc"), "remote", "modify", "--local", "store", "url", str(remote)], fresh)
     run([str(BIN / "dvc"), "pull"], fresh)
-    assert (fresh / "models/slice/cw_t10/model.pt").read_bytes() == (repo / "models/slice/cw_t10/model.pt").read_bytes()
+    model = "models/liang/mnist/member_01/model.pt"
+    assert (fresh / model).read_bytes() == (repo / model).read_bytes()
     assert (fresh / "report/index.html").is_file()
     proc = run([str(BIN / "dvc"), "repro"], fresh)
     assert ran_stages(proc) == []

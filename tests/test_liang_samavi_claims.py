@@ -123,9 +123,9 @@ def test_all_claims_validate(data):
         assert re.fullmatch(r"[a-z][a-z0-9_]*", c.claim_id), c.claim_id
         assert c.statement.strip() and c.where.strip() and c.unit.strip(), c.claim_id
         assert c.rule in ("above", "below") or (c.reason.strip() and "\n" not in c.reason), c.claim_id
-        if c.claim_id != "cifar10_teacher_accuracy":   # the slice's claim, registered before this file
+        if c.claim_id != "cifar10_teacher_accuracy":   # registered before this file (by the former vertical slice)
             assert c.test.get("kind") in KINDS, c.claim_id
-    # the slice stage reads this claim by id: it is unchanged
+    # the liang_tables stage reads this claim by id: it is unchanged
     assert claims["cifar10_teacher_accuracy"].paper_value == pytest.approx(0.7242)
     assert claims["mnist_member_accuracy"].paper_value == pytest.approx(0.9403)
 
@@ -239,3 +239,19 @@ def test_the_text_repeats_table_cells_registered_once(data, lines):
     assert "from 79.53% to 66.48%" in text
     assert _cell(data, "table4a:cifar10_single:clean") == pytest.approx(0.79533)
     assert "with only 22% accuracy" in text and _cell(data, "table5b:mnist_ensemble:attack") == pytest.approx(0.22222)
+
+
+def test_table3_tests_column_is_swapped_as_the_breakdowns_show(data):
+    """Table 3 prints 180 SI2 tests and 270 SI3 tests, but a test is one (input, target) pair: 30 x 9 = 270
+    for SI2 and 20 x 9 = 180 for SI3. The paper's own breakdowns agree with the second reading: every
+    share of Table 4(c) is a multiple of 1/270 and every share of Table 5(c) a multiple of 1/180, while
+    neither is a multiple of the printed count. liang_tables counts tests as inputs x targets."""
+    def whole(values, n):
+        return all(abs(v * n - round(v * n)) < 0.02 for v in values)
+
+    printed = data["settings"]["table3"]["values"]
+    assert printed["si2"][2] == 180 and printed["si3"][2] == 270      # as printed
+    t4c = [v for row in data["tables"]["table4c"]["values"].values() for v in row if v is not None]
+    t5c = [v for row in data["tables"]["table5c"]["values"].values() for v in row if v is not None]
+    assert whole(t4c, 30 * 9) and not whole(t4c, printed["si2"][2])
+    assert whole(t5c, 20 * 9) and not whole(t5c, printed["si3"][2])

@@ -31,7 +31,7 @@ def workdir(tmp_path, monkeypatch):
 
 
 ARGS = ["--executed", "nb/out.ipynb", "--out-dir", "out_dir=models/m", "--out-file", "report_file=res/r.json",
-        "-p", "seed=seed", "-p", "model=slice.models.cw_t10"]
+        "-p", "seed=seed", "-p", "model=liang.ensembles.mnist"]
 
 WRITE = """
 import json, pathlib
@@ -45,8 +45,10 @@ def test_success_moves_outputs_into_place(workdir):
     assert main([str(nb), *ARGS]) == 0
     assert (workdir / "models" / "m" / "w.txt").read_text() == "weights"
     record = json.loads((workdir / "res" / "r.json").read_text())
-    assert record["seed"] == 0 and record["model"] == {"arch": "cw_cifar", "width": 1.0, "temperature": 10.0,
-                                                       "logit_scale": 10.0}
+    model = record["model"]
+    assert record["seed"] == 0 and {k: model[k] for k in ("dataset", "arch", "width", "members", "temperatures")} == {
+        "dataset": "mnist", "arch": "cw_mnist", "width": 0.25, "members": 3, "temperatures": [10.0, 20.0, 30.0]}
+    assert model["train"]["epochs"] == 2 and model["train_images"] == 0   # the whole section, defaults included
     assert record["final"] == {"out_dir": "models/m", "report_file": "res/r.json", "executed": "nb/out.ipynb"}
     assert (workdir / "nb" / "out.ipynb").is_file()
     assert not [p for p in os.listdir(workdir) if p.startswith(".stage-")]
@@ -69,11 +71,13 @@ def test_a_previous_output_survives_a_failed_rerun(workdir):
 
 
 def test_invalid_params_stop_before_anything_runs(workdir, capsys):
-    text = (workdir / "params.yaml").read_text().replace("width: 1.0, temperature: 10.0", "width: -2.0, temperature: 10.0")
-    (workdir / "params.yaml").write_text(text)
+    text = (workdir / "params.yaml").read_text()
+    mnist = "      dataset: mnist\n      arch: cw_mnist\n      width: 0.25\n"
+    assert text.count(mnist) == 1
+    (workdir / "params.yaml").write_text(text.replace(mnist, mnist.replace("0.25", "-2.0")))
     nb = notebook(workdir / "n.ipynb", WRITE)
     assert main([str(nb), *ARGS]) == 2
-    assert "params.yaml: slice.models.cw_t10.width: must be > 0" in capsys.readouterr().err
+    assert "params.yaml: liang.ensembles.mnist.width: must be > 0" in capsys.readouterr().err
     assert not (workdir / "models").exists() and not (workdir / "nb").exists()
 
 

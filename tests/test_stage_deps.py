@@ -125,7 +125,7 @@ def test_the_closure_follows_what_python_executes():
         # the runner, the params loader, and the section modules of the declared keys only
         assert {"paperlib/pipeline.py", "paperlib/config/__init__.py", "paperlib/config/sections.py"} <= deps[name]
         assert ("paperlib/config/sem.py" in deps[name]) == name.startswith("sem_"), name
-        assert ("paperlib/config/slice.py" in deps[name]) == name.startswith("slice_"), name
+        assert ("paperlib/config/liang.py" in deps[name]) == name.startswith("liang_"), name
     # a registry filled by importlib.import_module(f"{__name__}.{x}") brings its whole package
     models = {p.relative_to(REPO).as_posix() for p in (REPO / "paperlib" / "models").glob("*.py")}
     assert models <= deps["sem_train"]

@@ -73,6 +73,25 @@ class Run:
     key: str = "train"
     adversarial: AdvTrainConfig | None = None
     soft_labels: str | None = None
+    partition: tuple[int, int] | None = None
+
+
+def partition_indices(y: torch.Tensor, size: int, part: int, parts: int, generator: torch.Generator) -> torch.Tensor:
+    """Indices of partition ``part`` of ``parts`` disjoint partitions of ``size`` training images
+    each (Liang & Samavi's MNIST members, "50 training subsets (1100 samples each)").
+
+    The ``parts * size`` images are one class-balanced subset (:func:`paperlib.data.class_balanced_subset`,
+    in its random order) cut into consecutive chunks: partitions are disjoint by construction and
+    balanced in expectation. Raises ValueError when the split holds fewer than ``parts * size`` images."""
+    if not (isinstance(parts, int) and isinstance(part, int) and 0 <= part < parts):
+        raise ValueError(f"partition must be (part, parts) with 0 <= part < parts, got ({part!r}, {parts!r})")
+    if not (isinstance(size, int) and size >= 1):
+        raise ValueError(f"a partition needs a size of at least 1 image, got {size!r}")
+    if parts * size > len(y):
+        raise ValueError(f"{parts} disjoint partitions of {size} images need {parts * size} training images; "
+                         f"the split holds {len(y)}")
+    idx = class_balanced_subset(y, parts * size, generator)
+    return idx[part * size:(part + 1) * size]
 
 
 @dataclass(frozen=True)
@@ -176,7 +195,10 @@ def _train_job(shared: _Shared, job: NetworkJob) -> dict[str, dict]:
                 raise ValueError(f"{job.name}: run {run.tag!r} needs {ref!r}, which is not an earlier run of "
                                  f"this network")
         gen = make_generator(shared.seed, job.seeds[0], "train-subset")
-        idx = class_balanced_subset(shared.y, run.images, gen)
+        if run.partition is not None:
+            idx = partition_indices(shared.y, run.images, *run.partition, gen)
+        else:
+            idx = class_balanced_subset(shared.y, run.images, gen)
         x_run, y_run = shared.x[idx], shared.y[idx]
         if run.soft_labels is not None:
             y_run = soft_labels(net, weights[run.soft_labels], x_run, cfg.temperature)
@@ -219,6 +241,16 @@ def train_networks(jobs: Sequence[NetworkJob], x: torch.Tensor, y: torch.Tensor,
         raise ValueError(f"job names must be unique, got {names}")
     for j in jobs:
         _check_runs(j)
+        for r in j.runs:
+            if r.partition is not None:
+                if not (isinstance(r.partition, tuple) and len(r.partition) == 2
+                        and all(isinstance(v, int) for v in r.partition) and 0 <= r.partition[0] < r.partition[1]):
+                    raise ValueError(f"{j.name}: run {r.tag!r}: partition must be (part, parts) with "
+                                     f"0 <= part < parts, got {r.partition!r} ({r.key})")
+                part, parts = r.partition
+                if r.images * parts > len(y) or r.images < 1:
+                    raise ValueError(f"{j.name}: run {r.tag!r}: {parts} disjoint partitions of {r.images} images "
+                                     f"need {r.images * parts} training images; the split holds {len(y)} ({r.key})")
     order = schedule(jobs, num_classes, in_channels, len(y))
     out = map_shared(_train_job, order, _shared, (x, y, seed, num_classes, in_channels), workers=workers,
                      describe=str)
