@@ -69,7 +69,8 @@ def error_for(tmp_path, mutate) -> str:
     (lambda d: d["sem"]["attack"].__setitem__("strongest_eot_draws", 0), "sem.attack.strongest_eot_draws"),
     (lambda d: d["sem"]["zoo"]["train"].__setitem__("input_noise_sigma", 0.5), "sem.zoo.train"),
     (lambda d: d["sem"].__setitem__("dataset", "mnist") or d["data"].__setitem__("datasets", ["cifar10"])
-     or _drop_clm_mnist(d["clm"]), "sem.dataset"),  # CLM's MNIST experiment would be refused first
+     or _drop_clm_mnist(d["clm"]) or d["liang"]["ensembles"].pop("mnist"), "sem.dataset"),
+    # CLM's and Liang & Samavi's MNIST experiments would be refused first
 ])
 def test_bad_sem_params_name_their_key(tmp_path, mutate, key):
     assert f"{key}:" in error_for(tmp_path, mutate)
