@@ -118,7 +118,9 @@ def test_clean_run_writes_every_output_with_its_profile(first_run):
                  "models/liang/mnist/member_01/history.json", "models/liang/cifar10/member_01/model.pt",
                  "results/notebooks/liang_zoo@mnist.ipynb", "results/notebooks/liang_tables.ipynb",
                  "results/notebooks/report.ipynb", "data/mnist/manifest.json", "results/timings/sem_train.json",
-                 "models/liang/mnist/timings.json", "models/liang/cifar10/timings.json"]:
+                 "results/timings/liang_zoo@mnist.json", "results/timings/liang_zoo@cifar10.json",
+                 "results/timings/liang_attack@mnist.json", "report/notebooks/liang_tables.html",
+                 "report/notebooks/rse_figures.html"]:
         assert (repo / path).is_file(), path
     for dataset in ("mnist", "cifar10"):
         # one stage item trains every member of the dataset's ensemble (smoke: 3)
@@ -133,6 +135,49 @@ def test_clean_run_writes_every_output_with_its_profile(first_run):
     assert "subset" in json.loads((repo / "data/mnist/manifest.json").read_text())["note"]
     page = (repo / "report/index.html").read_text()
     assert "Profile: <b>smoke</b>" in page and "72.42" in page.replace("0.7242", "72.42")
+    # the reviewers' page: the summary, the four papers in the filter, links to the rendered notebooks
+    assert "<h2 id=summary>Summary</h2>" in page
+    for paper in ("sem", "clm", "rse", "liang_samavi"):
+        assert f"<option>{paper}</option>" in page, paper
+    assert "href='notebooks/liang_tables.html'" in page
+    assert not list((repo / "models/liang/mnist").glob("timings.json"))   # wall times stay out of the models
+
+
+def test_the_smoke_report_in_a_browser(first_run, tmp_path):
+    """Issue 17: the real page in headless Chromium: every section of report.sections is a heading,
+    every figure of every section is on the page and loads, no local link is dead (the rendered
+    notebooks), and a screenshot is saved under results/."""
+    from tests._browser import dead_local_links, inspect, screenshot
+
+    repo, _, _ = first_run
+    page = repo / "report/index.html"
+    seen = inspect(page, tmp_path)
+    import yaml
+    sections = yaml.safe_load((repo / "params.yaml").read_text())["report"]["sections"]
+    metas = [json.loads((repo / s / "section.json").read_text()) for s in sections]
+    assert seen["h2"] == ["Summary"] + [m["title"] for m in metas]
+    assert seen["figures"] == sum(len(m["figures"]) for m in metas) and seen["broken"] == []
+    assert seen["tables"] >= 1 + sum(len(m["tables"]) for m in metas)
+    assert dead_local_links(page, seen["links"]) == []
+    assert sum(v for k, v in seen["filter"].items() if k != "all") == seen["filter"]["all"] == seen["rows_all"]
+    shot = screenshot(page, repo / "results" / "report_screenshot.png")
+    assert shot.stat().st_size > 10_000
+
+
+def test_dvc_metrics_and_plots_show_every_paper(first_run, tmp_path):
+    """Issue 17: DVC's own views are meaningful: `dvc metrics show` carries every paper's headline
+    counts, `dvc plots show` renders every declared curve (each paper's) without a missing file."""
+    repo, _, _ = first_run
+    proc = run([str(BIN / "dvc"), "metrics", "show", "--json"], repo)
+    shown = json.loads(proc.stdout)
+    papers = shown[""]["data"]["results/metrics/papers.json"]["data"]
+    assert papers["profile"] == "smoke" and set(papers["papers"]) == {"sem", "clm", "rse", "liang_samavi"}
+    assert "results/metrics/liang.json" in shown[""]["data"]
+    proc = run([str(BIN / "dvc"), "plots", "show", "-o", str(tmp_path / "plots")], repo)
+    assert "failed" not in (proc.stdout + proc.stderr).lower()
+    page = (tmp_path / "plots" / "index.html").read_text()
+    for title in ("SEM Figure 3", "CLM Figure 6", "RSE Figures 2-5", "Liang & Samavi Figures 1/3"):
+        assert title in page, title
 
 
 def test_second_repro_runs_nothing(first_run):
