@@ -17,7 +17,7 @@ export PAPERLIB_DATA_MIRROR ?= $(MIRROR_DEFAULT)
 export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help setup repro test test-fast push pull status lock clean-env
+.PHONY: help setup repro test test-fast push pull status lock clean-env lab
 
 help:
 	@echo "make repro [PROFILE=smoke|default|paper]  build .venv if missing, then dvc repro"
@@ -25,6 +25,7 @@ help:
 	@echo "make test-fast                            the test suite without the end-to-end pipeline tests"
 	@echo "make setup                                build .venv from the pinned requirements"
 	@echo "make push | make pull                     send/fetch models and results to/from the DVC remote"
+	@echo "make lab                                  open the executed notebooks (results/notebooks) in JupyterLab"
 
 setup: $(VENV)/.installed
 
@@ -46,6 +47,10 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# JupyterLab on this machine only (127.0.0.1), opened on the executed notebooks of the last `dvc repro`.
+lab: setup
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=results/notebooks
 
 push: setup
 	$(BIN)/dvc push
