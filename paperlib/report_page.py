@@ -74,6 +74,40 @@ def registered_numbers(paper: str, claims_dir: Path = CLAIMS_DIR) -> tuple[int, 
     return registered, printed
 
 
+def claimed_tables(paper: str, claims_dir: Path = CLAIMS_DIR) -> list[str]:
+    """The tables a paper's claims file transcribes (``tables:``, and SEM's top-level ``table1``)."""
+    path = Path(claims_dir) / f"{PAPER_FILES.get(paper, paper)}.yaml"
+    if not path.is_file():
+        return []
+    data = yaml.safe_load(path.read_text()) or {}
+    names = list((data.get("tables") or {}).keys())
+    if isinstance(data.get("table1"), dict) and "table1" not in names:
+        names.append("table1")
+    return names
+
+
+def check_tables(sections: list[tuple[Path, dict, pd.DataFrame]], claims_dir: Path = CLAIMS_DIR) -> None:
+    """Every table a paper's claims file names is in that paper's results: a claim row on one of its
+    cells (``table:row:column``), a section table named after it (``table3_layout``), or a section
+    folder named after it (``results/clm_table1``). ValueError naming the claims file, the tables
+    and the sections read."""
+    by_paper: dict[str, list[tuple[Path, dict, pd.DataFrame]]] = {}
+    for folder, meta, claims in sections:
+        for paper in set(map(str, claims["paper"])) if len(claims) else ():
+            by_paper.setdefault(paper, []).append((folder, meta, claims))
+    for paper, secs in by_paper.items():
+        have = set()
+        for folder, meta, claims in secs:
+            have |= {str(c).split(":")[0] for c in claims["claim_id"] if str(c).count(":") == 2}
+            have |= {str(t["name"]).split("_")[0] for t in meta.get("tables", [])}
+            have.add(folder.name.split("_")[-1])
+        missing = [t for t in claimed_tables(paper, claims_dir) if t not in have]
+        if missing:
+            path = Path(claims_dir) / f"{PAPER_FILES.get(paper, paper)}.yaml"
+            raise ValueError(f"{path} names table(s) {missing} that the results of {paper!r} lack "
+                             f"(sections read: {[str(f) for f, _, _ in secs]}); re-run the stage that makes them")
+
+
 def paper_summary(claims: pd.DataFrame, claims_dir: Path = CLAIMS_DIR) -> pd.DataFrame:
     """One row per paper: its profile, the headline verdicts of its claims (claim level), the
     printed numbers counted apart, and the numbers registered against those it prints."""
@@ -190,6 +224,7 @@ def build_page(section_dirs: list[str | Path], out_html: str | Path, out_claims:
         if notebook and not Path(notebook).is_file():
             raise FileNotFoundError(f"{meta_path}: its notebook {notebook} is missing")
         sections.append((folder, meta, claims))
+    check_tables(sections, claims_dir)
     all_claims = pd.concat([c for _, _, c in sections], ignore_index=True) if sections else pd.DataFrame(columns=CLAIM_COLUMNS)
     out_html, out_claims = Path(out_html), Path(out_claims)
     papers = list(dict.fromkeys(map(str, all_claims["paper"]))) if len(all_claims) else []

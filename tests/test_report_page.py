@@ -118,3 +118,20 @@ def test_a_missing_notebook_is_named(tmp_path):
         build_page([tmp_path / "s1"], tmp_path / "index.html", tmp_path / "c.csv", title="T", profile="default")
     with pytest.raises(FileNotFoundError, match="gone.ipynb"):
         notebook_html(tmp_path / "gone.ipynb", tmp_path / "x.html")
+
+
+def test_a_claims_file_naming_a_table_the_results_lack_stops_the_page(tmp_path):
+    claims_dir = tmp_path / "claims"
+    claims_dir.mkdir()
+    (claims_dir / "p.yaml").write_text(yaml.safe_dump({"tables": {"table1": {"values": {"r": [0.5]}},
+                                                                    "table9": {"values": {"r": [0.5]}}}, "claims": {}}))
+    _section(tmp_path / "results" / "p_table1", "p", [_row("p", "table1:r:c", "equivalent", 0.5, "holds")])
+    out = tmp_path / "index.html"
+    with pytest.raises(ValueError, match=r"p.yaml names table\(s\) \['table9'\] that the results of 'p' lack.*p_table1"):
+        build_page([tmp_path / "results" / "p_table1"], out, tmp_path / "c.csv", title="T", profile="default",
+                   claims_dir=claims_dir)
+    assert not out.exists()
+    # with the table removed from the claims file the same results make the page
+    (claims_dir / "p.yaml").write_text(yaml.safe_dump({"tables": {"table1": {"values": {"r": [0.5]}}}, "claims": {}}))
+    build_page([tmp_path / "results" / "p_table1"], out, tmp_path / "c.csv", title="T", profile="default", claims_dir=claims_dir)
+    assert out.is_file()
