@@ -140,8 +140,17 @@ def notebook_html(ipynb: str | Path, out_html: str | Path) -> Path:
     nb = json.loads(src.read_text())
     parts = [f"<h1>{html.escape(src.name)}</h1>"]
     meta = nb.get("metadata", {}).get("papermill", {})
+    # the header a reader needs first: at which profile it ran, when, and how long it took
+    facts = []
+    profile = (meta.get("parameters") or {}).get("profile")
+    if profile is not None:
+        facts.append(f"profile <b>{html.escape(str(profile))}</b>")
+    if meta.get("end_time"):
+        facts.append(f"finished {html.escape(str(meta['end_time']))}")
     if meta.get("duration") is not None:
-        parts.append(f"<p class=meta>Executed by papermill in {float(meta['duration']):.1f} s.</p>")
+        facts.append(f"executed by papermill in {float(meta['duration']):.1f} s")
+    if facts:
+        parts.append("<p class=meta>" + "; ".join(facts) + ".</p>")
     for cell in nb.get("cells", []):
         text = "".join(cell.get("source", []))
         if cell.get("cell_type") == "markdown":

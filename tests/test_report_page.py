@@ -82,7 +82,8 @@ def test_summary_counts_trend_claims_and_sets_printed_numbers_apart(tmp_path):
 def test_page_has_summary_filters_sections_and_rendered_notebook_links(tmp_path):
     nb = tmp_path / "results" / "notebooks" / "a.ipynb"
     nb.parent.mkdir(parents=True)
-    nb.write_text(json.dumps({"metadata": {"papermill": {"duration": 3.25}}, "cells": [
+    nb.write_text(json.dumps({"metadata": {"papermill": {"duration": 3.25, "parameters": {"profile": "default"},
+                                                          "end_time": "2026-12-02T16:52:00"}}, "cells": [
         {"cell_type": "markdown", "source": ["# What it computes"]},
         {"cell_type": "code", "source": ["print(1)"], "outputs": [
             {"output_type": "stream", "name": "stdout", "text": ["1\n"]},
@@ -100,7 +101,9 @@ def test_page_has_summary_filters_sections_and_rendered_notebook_links(tmp_path)
     assert "within tolerance: holds" in page                          # its verdict is still shown, apart
     assert "href='notebooks/a.html'" in page
     rendered = (tmp_path / "report" / "notebooks" / "a.html").read_text()
-    assert "print(1)" in rendered and f"data:image/png;base64,{PNG}" in rendered and "3.2 s" in rendered
+    assert "print(1)" in rendered and f"data:image/png;base64,{PNG}" in rendered
+    assert "profile <b>default</b>; finished 2026-12-02T16:52:00; executed by papermill in 3.2 s." in rendered
+    assert rendered.index("profile <b>default</b>") < rendered.index("What it computes")   # the header comes first
 
 
 def test_a_section_of_another_profile_stops_the_page_naming_both_and_writes_nothing(tmp_path):
